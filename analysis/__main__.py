@@ -1,0 +1,126 @@
+"""``python -m analysis COMMAND``: energy, paper-tables, neuron-demo, firing-rates, raster, activations,
+histograms, clamp. ``python -m analysis COMMAND -h`` for each command's options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from analysis import energy as en
+
+
+def _add_energy(sub):
+    p = sub.add_parser("energy", help="Appendix D energy model (Tables 10-12): components, total, E_A/E_S")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", choices=sorted(en.PRESETS), help="a released Mamba2 shape")
+    src.add_argument("--model", help="a checkpoint dir: shape and neurons from it, firing rates measured on --text")
+    p.add_argument("--neuron", choices=en.NEURON_KINDS, help="neuron before both projections (with --config)")
+    p.add_argument("--neuron-in", choices=en.NEURON_KINDS, help="override the in_proj neuron")
+    p.add_argument("--neuron-out", choices=en.NEURON_KINDS, help="override the out_proj neuron")
+    p.add_argument("--D", type=int, default=4, help="largest integer output (k of Table 12; LIF uses 1)")
+    p.add_argument("--fr-in", type=float, help="Table 12 firing rate of the in_proj input")
+    p.add_argument("--fr-out", type=float, help="Table 12 firing rate of the out_proj input")
+    p.add_argument("--e-mac", type=float, default=en.EnergyConstants.mac, help="pJ per MAC (E_MM)")
+    p.add_argument("--e-mul", type=float, default=en.EnergyConstants.mul, help="pJ per multiply (E_EM)")
+    p.add_argument("--e-add", type=float, default=en.EnergyConstants.add, help="pJ per add/accumulate (E_ADD)")
+    p.add_argument("--neuron-ops", action="store_true", help="also count Table 11's neuron rows (the paper does not)")
+    _add_text_args(p)
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    p.add_argument("--plot", metavar="FILE.png", help="Figure 2-style bars (numbers as FILE.json beside it)")
+    p.set_defaults(run=_run_energy)
+
+
+def _add_text_args(p):
+    p.add_argument("--text", help="UTF-8 text file the model is run on")
+    p.add_argument("--tokenizer", help="tokenizer dir/name if the checkpoint has none (else byte-level ids)")
+    p.add_argument("--max-tokens", type=int, default=2048, help="use at most this many tokens of --text")
+    p.add_argument("--seq-len", type=int, default=512, help="tokens per forward pass")
+
+
+def _format_energy(rep: dict) -> str:
+    s = rep["shape"]
+    kinds = rep["neuron_in"] if rep["neuron_in"] == rep["neuron_out"] else f"{rep['neuron_in']}/{rep['neuron_out']}"
+    lines = [
+        f"d_model {s['d_model']}, {s['n_layer']} layers, d_state {s['d_state']}, headdim {s['headdim']}; "
+        f"neuron {kinds} D={rep['D']}; fr_in {rep['fr_in']}, fr_out {rep['fr_out']}",
+        f"energy per token in {rep['unit']}",
+        f"{'component':<12}{'Mamba2':>14}{'SpikingMamba':>14}",
+    ]
+    for c, v in rep["components"].items():
+        lines.append(f"{c:<12}{rep['mamba2'].get(c, 0.0):>14.4f}{v:>14.4f}")
+    lines.append(f"E_A/E_S = {rep['ratio']:.4f}")
+    return "\n".join(lines)
+
+
+def _run_energy(args) -> int:
+    constants = en.EnergyConstants(mac=args.e_mac, mul=args.e_mul, add=args.e_add)
+    if args.model:
+        from analysis.firing_rates import measure_checkpoint
+
+        measured = measure_checkpoint(args.model, args.text, tokenizer=args.tokenizer,
+                                      max_tokens=args.max_tokens, seq_len=args.seq_len)
+        shape, fr_in, fr_out = measured["shape"], measured["fr_in_per_layer"], measured["fr_out_per_layer"]
+        neuron_in, neuron_out, D = measured["neuron_in"], measured["neuron_out"], measured["D"]
+    else:
+        if args.neuron is None and not (args.neuron_in and args.neuron_out):
+            raise SystemExit("energy: give --neuron (or both --neuron-in and --neuron-out) with --config")
+        measured, shape, fr_in, fr_out, D = None, en.preset(args.config), args.fr_in, args.fr_out, args.D
+        neuron_in, neuron_out = args.neuron_in or args.neuron, args.neuron_out or args.neuron
+    rep = en.energy_report(shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out,
+                           constants=constants, neuron_ops=args.neuron_ops)
+    if measured is not None:
+        rep["measured"] = {k: v for k, v in measured.items() if k != "shape"}
+    print(json.dumps(rep, indent=2) if args.json else _format_energy(rep))
+    if args.plot:
+        from analysis.energy_figure import plot_energy
+
+        label = args.config or args.model
+        png, js = plot_energy([{"label": f"{label} {neuron_in}", "report": rep, "sgc": None}], args.plot)
+        print(f"wrote {png} and {js}", file=sys.stderr)
+    return 0
+
+
+def _add_paper_tables(sub):
+    p = sub.add_parser("paper-tables", help="reproduce Tables 8 and 9 (ours vs paper, every row)")
+    p.add_argument("--rates", choices=("used", "printed"), default="used",
+                   help="'used': the rates the paper's energy columns were computed with; 'printed': as printed")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="FILE.png", help="Figure 2 from the reproduced rows")
+    p.set_defaults(run=_run_paper_tables)
+
+
+def _run_paper_tables(args) -> int:
+    from analysis import paper_tables as pt
+
+    rows = pt.comparison(args.rates)
+    print(json.dumps(rows, indent=2) if args.json else pt.format_comparison(rows))
+    if args.plot:
+        from analysis.energy_figure import plot_energy
+
+        entries = []
+        for row in pt.TABLES:
+            if row.neuron == "none":
+                continue
+            fr_in, fr_out = row.effective_rates if args.rates == "used" else (row.fr_in, row.fr_out)
+            rep = en.energy_report(en.preset(row.config), row.neuron, D=row.D, fr_in=fr_in, fr_out=fr_out)
+            entries.append({"label": f"{row.config[7:]} {row.label}", "report": rep, "sgc": row.sgc})
+        png, js = plot_energy(entries, args.plot)
+        print(f"wrote {png} and {js}", file=sys.stderr)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_energy, _add_paper_tables):
+        add(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as e:
+        parser.exit(2, f"python -m analysis {args.command}: error: {e}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

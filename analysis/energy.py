@@ -1,0 +1,324 @@
+"""Per-token inference energy of Mamba2 and SpikingMamba — the analytic model of Appendix D, Tables 10–12.
+
+Energy is counted per generated token, summed over the ``n_layer`` Mamba2 blocks (embedding, final norm and
+LM head are not counted, as in the paper), in the paper's unit of 1e6 pJ (= µJ). Every row of Table 10 is one
+entry of :func:`table10_rows`; spiking neurons change only the two projection rows (Tables 11–12):
+
+    dense (Table 10)        E_proj = d_in · d_out · E_MM
+    LIF   (Table 11)        E_proj = fr · d_in · d_out · E_ADD
+    I-LIF / TI-LIF (Tab 12) E_proj = k · fr · d_in · d_out · E_ADD,   k = D (the largest integer output)
+
+with ``fr = #spikes / (T · k · d_in)`` (Table 12; T = 1 time step per token) and ``d_in`` = d_model for
+``in_proj`` and d_inner (= 2·d_model in the paper's notation "2D") for ``out_proj``. Since ``k · fr · d_in`` is
+the number of binary spikes per token, ``k · fr · d_in · d_out`` is exactly the number of accumulates the
+spike-driven linear performs (Eq 4, Eq 9) — the quantity ``SpikeDrivenLinear.ac_count`` measures.
+
+Grouping of Table 10's rows into the columns of Tables 8–9 (found by reproducing those tables; the three rows
+costing ``2·d_model · E_EM`` — ``x_t D``, ``Norm``, ``y*act(z)`` — are interchangeable in the totals, so the
+grouping below follows the equations): "SSM" is the state-space recurrence Eq 18–19 (dtB, C·h_t, x_t·D, xdB,
+A·dt, A·h_t, dt + dt_bias, A·h_t + xdB, y + D·x); "Others" is Conv1d, the activations, the gated RMSNorm and
+``y * act(z)`` (Eq 20 and the Conv1d/SiLU lines of Appendix A).
+
+Choices the paper leaves open, made explicit here:
+* The neurons' own operations (Table 11's "Spiking Neuron" rows, ``2·d_in`` multiplies and ``2·d_in`` adds
+  per neuron per token) are **not** in the paper's totals: every spiking row of Tables 8–9 has the dense
+  "Others" value and Total = In + Out + SSM + Others. ``neuron_ops=True`` adds them as a separate
+  ``neurons`` component (same formula for LIF, I-LIF and TI-LIF; Table 12 lists none).
+* The SGC path is training-only and never counted.
+* The sign bit of TI-LIF costs nothing (§4.1, "a single XOR"): a −1 spike is one accumulate, like a +1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+NEURON_KINDS = ("none", "lif", "ilif", "tilif")
+COMPONENTS = ("in_proj", "out_proj", "ssm", "others")
+UNIT = "1e6 pJ per token"
+_PJ_PER_UNIT = 1e6
+
+
+@dataclass(frozen=True)
+class EnergyConstants:
+    """Energy per operation in pJ. Defaults: 32-bit float at 45 nm (Horowitz 2014), as in Appendix D.2."""
+
+    mac: float = 4.6  # E_MM, one multiply-accumulate
+    mul: float = 3.7  # E_EM, one element-wise multiply
+    add: float = 0.9  # E_ADD, one addition / accumulate
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if not value >= 0:
+                raise ValueError(f"energy constant {name}={value!r} pJ must be a non-negative number")
+
+    def of(self, op: str) -> float:
+        """pJ for one operation of kind ``op`` in {"mac", "mul", "add"}."""
+        return {"mac": self.mac, "mul": self.mul, "add": self.add}[op]
+
+
+@dataclass(frozen=True)
+class Mamba2Shape:
+    """The dimensions Tables 10–12 depend on (mamba_ssm ``Mamba2`` names).
+
+    Paper notation: D = d_model, N = d_state, P = headdim, H = nheads, "2D" = d_inner (expand = 2),
+    "4D + 2N + H" = in_proj_features (ngroups = 1).
+    """
+
+    d_model: int
+    n_layer: int
+    d_state: int = 128
+    headdim: int = 64
+    expand: int = 2
+    ngroups: int = 1
+    d_conv: int = 4
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Mamba2Shape.{name}={value!r} must be a positive integer")
+        if self.d_inner % self.headdim:
+            raise ValueError(
+                f"d_inner = expand·d_model = {self.d_inner} is not a multiple of headdim={self.headdim}"
+            )
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def nheads(self) -> int:
+        return self.d_inner // self.headdim
+
+    @property
+    def in_proj_features(self) -> int:
+        """Output width of in_proj: z, x, B, C, dt (Eq 16–17)."""
+        return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
+
+    @property
+    def projections(self) -> dict[str, tuple[int, int]]:
+        """(in_features, out_features) of the two linears that spiking neurons feed (§4.1)."""
+        return {"in_proj": (self.d_model, self.in_proj_features), "out_proj": (self.d_inner, self.d_model)}
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels of the causal Conv1d: x, B, C."""
+        return self.d_inner + 2 * self.ngroups * self.d_state
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> "Mamba2Shape":
+        """From a mamba_ssm ``config.json`` (d_model, n_layer, ssm_cfg), a transformers ``Mamba2Config``
+        dict (hidden_size, num_hidden_layers, state_size, head_dim, n_groups, conv_kernel) or any mapping
+        using this class's field names. Missing SSM fields take mamba_ssm's Mamba2 defaults."""
+        cfg = dict(cfg)
+        ssm = dict(cfg.get("ssm_cfg") or {})
+        aliases = {
+            "d_model": ("d_model", "hidden_size"),
+            "n_layer": ("n_layer", "num_hidden_layers"),
+            "d_state": ("d_state", "state_size"),
+            "headdim": ("headdim", "head_dim"),
+            "expand": ("expand",),
+            "ngroups": ("ngroups", "n_groups"),
+            "d_conv": ("d_conv", "conv_kernel"),
+        }
+        kwargs = {}
+        for field, names in aliases.items():
+            for name in names:
+                for source in (ssm, cfg):
+                    if name in source and field not in kwargs:
+                        kwargs[field] = int(source[name])
+        missing = [f for f in ("d_model", "n_layer") if f not in kwargs]
+        if missing:
+            raise ValueError(f"config has no {missing} (looked for {[aliases[f] for f in missing]})")
+        shape = cls(**kwargs)
+        nheads = cfg.get("num_heads", ssm.get("nheads"))
+        if nheads is not None and int(nheads) != shape.nheads:
+            raise ValueError(f"config num_heads={nheads} but expand·d_model/headdim = {shape.nheads}")
+        return shape
+
+
+# mamba_ssm's released Mamba2 checkpoints (state-spaces/mamba2-*): d_state 128, headdim 64, expand 2, ngroups 1.
+PRESETS: dict[str, Mamba2Shape] = {
+    "mamba2-130m": Mamba2Shape(d_model=768, n_layer=24),
+    "mamba2-370m": Mamba2Shape(d_model=1024, n_layer=48),
+    "mamba2-780m": Mamba2Shape(d_model=1536, n_layer=48),
+    "mamba2-1.3b": Mamba2Shape(d_model=2048, n_layer=48),
+    "mamba2-2.7b": Mamba2Shape(d_model=2560, n_layer=64),
+}
+
+
+def preset(name: str) -> Mamba2Shape:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown config {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One row of Table 10: ``count`` operations of kind ``op`` per layer per token, in column ``component``."""
+
+    name: str
+    component: str
+    op: str
+    count: int
+
+
+def table10_rows(s: Mamba2Shape) -> list[OpRow]:
+    """Table 10, one entry per row, per layer per token (dense Mamba2)."""
+    H, P, N = s.nheads, s.headdim, s.d_state
+    return [
+        *(OpRow(proj, proj, "mac", d_in * d_out) for proj, (d_in, d_out) in s.projections.items()),
+        OpRow("dtB", "ssm", "mac", H * P * 1 * 1 * N),
+        OpRow("C*h_t", "ssm", "mac", H * P * N),
+        OpRow("conv1d", "others", "mac", s.conv_dim * s.d_conv),
+        OpRow("act", "others", "mul", 3 * s.d_inner),
+        OpRow("x_t*D", "ssm", "mul", H * P),
+        OpRow("xdB", "ssm", "mul", H * P * N),
+        OpRow("A*dt", "ssm", "mul", H),
+        OpRow("A*h_t", "ssm", "mul", H * P * N),
+        OpRow("norm", "others", "mul", s.d_inner),
+        OpRow("y*act(z)", "others", "mul", s.d_inner),
+        OpRow("dt+dt_bias", "ssm", "add", H),
+        OpRow("A*h_t+xdB", "ssm", "add", H * P * N),
+        OpRow("y+D*x", "ssm", "add", H * P),
+    ]
+
+
+def spikes_per_input(kind: str, D: int) -> int:
+    """k of Table 12: the most binary spikes one input can emit per token (LIF 1, I-LIF/TI-LIF D)."""
+    if kind not in NEURON_KINDS or kind == "none":
+        raise ValueError(f"neuron kind {kind!r} has no spikes; use one of {NEURON_KINDS[1:]}")
+    if not isinstance(D, int) or D < 1:
+        raise ValueError(f"D={D!r} must be a positive integer")
+    return 1 if kind == "lif" else D
+
+
+def firing_rate(n_spikes: float, n_tokens: int, width: int, k: int, T: int = 1) -> float:
+    """Table 12: fr = #spikes / (T · k · width) per token, averaged over ``n_tokens`` tokens.
+
+    ``n_spikes`` counts binary spikes (for integer outputs q: Σ|q|); ``width`` = d_model for in_proj,
+    d_inner for out_proj."""
+    if n_tokens < 1 or width < 1 or k < 1 or T < 1:
+        raise ValueError(f"n_tokens={n_tokens}, width={width}, k={k}, T={T} must all be >= 1")
+    return n_spikes / (n_tokens * T * k * width)
+
+
+def _mean_rate(fr: float | Sequence[float], n_layer: int, name: str) -> float:
+    """A scalar rate, or the mean of per-layer rates (energy is linear in fr, so Σ_l E(fr_l) = L·E(mean))."""
+    rates = [fr] if isinstance(fr, (int, float)) else list(fr)
+    if len(rates) not in (1, n_layer):
+        raise ValueError(f"{name} has {len(rates)} per-layer values; the model has n_layer={n_layer}")
+    for r in rates:
+        if not 0.0 <= r <= 1.0:
+            raise ValueError(f"{name}={r!r} must be a firing rate in [0, 1] (Table 12 normalises by T·k·width)")
+    return sum(rates) / len(rates)
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Per-token energy summed over layers, in 1e6 pJ. ``neurons`` is None unless neuron ops were counted."""
+
+    in_proj: float
+    out_proj: float
+    ssm: float
+    others: float
+    neurons: float | None = None
+
+    @property
+    def total(self) -> float:
+        return self.in_proj + self.out_proj + self.ssm + self.others + (self.neurons or 0.0)
+
+    def to_dict(self) -> dict:
+        out = {c: getattr(self, c) for c in COMPONENTS}
+        if self.neurons is not None:
+            out["neurons"] = self.neurons
+        out["total"] = self.total
+        return out
+
+
+def block_energy(
+    shape: Mamba2Shape,
+    neuron_in: str = "none",
+    neuron_out: str | None = None,
+    *,
+    D: int = 4,
+    fr_in: float | Sequence[float] | None = None,
+    fr_out: float | Sequence[float] | None = None,
+    constants: EnergyConstants = EnergyConstants(),
+    neuron_ops: bool = False,
+) -> EnergyBreakdown:
+    """Energy of ``shape.n_layer`` blocks per token (Tables 10–12), in 1e6 pJ.
+
+    ``neuron_in`` / ``neuron_out``: the neuron before in_proj / out_proj ("none" = dense MAC, Table 10);
+    ``neuron_out`` defaults to ``neuron_in``. ``fr_in`` / ``fr_out``: Table 12 firing rates (a number, or
+    one per layer) — required for a spiking projection, rejected for a dense one. ``D``: the neuron's largest
+    integer (k = D for I-LIF/TI-LIF, k = 1 for LIF). ``neuron_ops``: add Table 11's neuron rows (the paper
+    does not; see the module docstring).
+    """
+    neuron_out = neuron_in if neuron_out is None else neuron_out
+    for name, kind in (("neuron_in", neuron_in), ("neuron_out", neuron_out)):
+        if kind not in NEURON_KINDS:
+            raise ValueError(f"{name}={kind!r}; choose one of {NEURON_KINDS}")
+    sums = dict.fromkeys(COMPONENTS, 0.0)
+    for row in table10_rows(shape):
+        sums[row.component] += row.count * constants.of(row.op)
+    neurons = 0.0
+    for (proj, (d_in, d_out)), kind, fr in zip(shape.projections.items(), (neuron_in, neuron_out), (fr_in, fr_out)):
+        fr_name = "fr_" + proj.split("_")[0]
+        if kind == "none":
+            if fr is not None:
+                raise ValueError(f"{fr_name} given but the {proj} input has no neuron (kind 'none'): drop it")
+            continue
+        if fr is None:
+            raise ValueError(f"{proj} has a {kind} neuron: give its firing rate {fr_name}")
+        k = spikes_per_input(kind, D)
+        sums[proj] = k * _mean_rate(fr, shape.n_layer, fr_name) * d_in * d_out * constants.add
+        neurons += 2 * d_in * constants.mul + 2 * d_in * constants.add  # Table 11 "Spiking Neuron" rows
+    scale = shape.n_layer / _PJ_PER_UNIT
+    return EnergyBreakdown(
+        **{c: v * scale for c, v in sums.items()}, neurons=neurons * scale if neuron_ops else None
+    )
+
+
+def energy_report(
+    shape: Mamba2Shape,
+    neuron_in: str = "none",
+    neuron_out: str | None = None,
+    *,
+    D: int = 4,
+    fr_in: float | Sequence[float] | None = None,
+    fr_out: float | Sequence[float] | None = None,
+    constants: EnergyConstants = EnergyConstants(),
+    neuron_ops: bool = False,
+) -> dict:
+    """:func:`block_energy` of the model and of dense Mamba2 of the same shape, and E_A / E_S (JSON-ready).
+
+    Keys: unit, shape, constants_pJ, neuron_in, neuron_out, D, fr_in, fr_out, neuron_ops_counted,
+    components (in_proj, out_proj, ssm, others[, neurons], total), total, mamba2 (same keys),
+    mamba2_total, ratio."""
+    neuron_out = neuron_in if neuron_out is None else neuron_out
+    spiking = block_energy(
+        shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out, constants=constants, neuron_ops=neuron_ops
+    )
+    dense = block_energy(shape, "none", constants=constants)
+
+    def plain(fr):
+        return fr if fr is None or isinstance(fr, (int, float)) else [float(r) for r in fr]
+
+    return {
+        "unit": UNIT,
+        "shape": asdict(shape),
+        "constants_pJ": asdict(constants),
+        "neuron_in": neuron_in,
+        "neuron_out": neuron_out,
+        "D": D,
+        "fr_in": plain(fr_in),
+        "fr_out": plain(fr_out),
+        "neuron_ops_counted": neuron_ops,
+        "components": spiking.to_dict(),
+        "total": spiking.total,
+        "mamba2": dense.to_dict(),
+        "mamba2_total": dense.total,
+        "ratio": dense.total / spiking.total,
+    }
