@@ -19,6 +19,7 @@ def _add_energy(sub):
     p.add_argument("--neuron-in", choices=en.NEURON_KINDS, help="override the in_proj neuron")
     p.add_argument("--neuron-out", choices=en.NEURON_KINDS, help="override the out_proj neuron")
     p.add_argument("--D", type=int, default=4, help="largest integer output (k of Table 12; LIF uses 1)")
+    p.add_argument("--T", type=int, default=1, help="neuron steps per token (the paper: 1)")
     p.add_argument("--fr-in", type=float, help="Table 12 firing rate of the in_proj input")
     p.add_argument("--fr-out", type=float, help="Table 12 firing rate of the out_proj input")
     p.add_argument("--e-mac", type=float, default=en.EnergyConstants.mac, help="pJ per MAC (E_MM)")
@@ -43,7 +44,7 @@ def _format_energy(rep: dict) -> str:
     kinds = rep["neuron_in"] if rep["neuron_in"] == rep["neuron_out"] else f"{rep['neuron_in']}/{rep['neuron_out']}"
     lines = [
         f"d_model {s['d_model']}, {s['n_layer']} layers, d_state {s['d_state']}, headdim {s['headdim']}; "
-        f"neuron {kinds} D={rep['D']}; fr_in {rep['fr_in']}, fr_out {rep['fr_out']}",
+        f"neuron {kinds} (k = {rep['k_in']}/{rep['k_out']}, T = {rep['T']}); fr_in {rep['fr_in']}, fr_out {rep['fr_out']}",
         f"energy per token in {rep['unit']}",
         f"{'component':<12}{'Mamba2':>14}{'SpikingMamba':>14}",
     ]
@@ -61,13 +62,14 @@ def _run_energy(args) -> int:
         measured = measure_checkpoint(args.model, args.text, tokenizer=args.tokenizer,
                                       max_tokens=args.max_tokens, seq_len=args.seq_len)
         shape, fr_in, fr_out = measured["shape"], measured["fr_in_per_layer"], measured["fr_out_per_layer"]
-        neuron_in, neuron_out, D = measured["neuron_in"], measured["neuron_out"], measured["D"]
+        neuron_in, neuron_out, D, T = measured["neuron_in"], measured["neuron_out"], measured["D"], measured["T"]
     else:
         if args.neuron is None and not (args.neuron_in and args.neuron_out):
             raise SystemExit("energy: give --neuron (or both --neuron-in and --neuron-out) with --config")
-        measured, shape, fr_in, fr_out, D = None, en.preset(args.config), args.fr_in, args.fr_out, args.D
+        measured, shape, fr_in, fr_out = None, en.preset(args.config), args.fr_in, args.fr_out
+        D, T = args.D, args.T
         neuron_in, neuron_out = args.neuron_in or args.neuron, args.neuron_out or args.neuron
-    rep = en.energy_report(shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out,
+    rep = en.energy_report(shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out, T=T,
                            constants=constants, neuron_ops=args.neuron_ops)
     if measured is not None:
         rep["measured"] = {k: v for k, v in measured.items() if k != "shape"}

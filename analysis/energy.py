@@ -8,10 +8,12 @@ entry of :func:`table10_rows`; spiking neurons change only the two projection ro
     LIF   (Table 11)        E_proj = fr · d_in · d_out · E_ADD
     I-LIF / TI-LIF (Tab 12) E_proj = k · fr · d_in · d_out · E_ADD,   k = D (the largest integer output)
 
-with ``fr = #spikes / (T · k · d_in)`` (Table 12; T = 1 time step per token) and ``d_in`` = d_model for
-``in_proj`` and d_inner (= 2·d_model in the paper's notation "2D") for ``out_proj``. Since ``k · fr · d_in`` is
-the number of binary spikes per token, ``k · fr · d_in · d_out`` is exactly the number of accumulates the
-spike-driven linear performs (Eq 4, Eq 9) — the quantity ``SpikeDrivenLinear.ac_count`` measures.
+with ``fr = #spikes / (T · k · d_in)`` (Table 12) and ``d_in`` = d_model for ``in_proj`` and d_inner
+(= 2·d_model in the paper's notation "2D") for ``out_proj``. Since ``T · k · fr · d_in`` is the number of
+binary spikes per token, ``T · k · fr · d_in · d_out`` is exactly the number of accumulates the spike-driven
+linear performs (Eq 4, Eq 9) — the quantity ``SpikeDrivenLinear.ac_count`` measures. The paper has T = 1
+(one neuron step per token) and writes the formulas without T; for T > 1 only the projections (and the
+neurons' own operations) scale with T, the SSM and the rest run once per token.
 
 Grouping of Table 10's rows into the columns of Tables 8–9 (found by reproducing those tables; the three rows
 costing ``2·d_model · E_EM`` — ``x_t D``, ``Norm``, ``y*act(z)`` — are interchangeable in the totals, so the
@@ -245,6 +247,7 @@ def block_energy(
     D: int = 4,
     fr_in: float | Sequence[float] | None = None,
     fr_out: float | Sequence[float] | None = None,
+    T: int = 1,
     constants: EnergyConstants = EnergyConstants(),
     neuron_ops: bool = False,
 ) -> EnergyBreakdown:
@@ -253,9 +256,11 @@ def block_energy(
     ``neuron_in`` / ``neuron_out``: the neuron before in_proj / out_proj ("none" = dense MAC, Table 10);
     ``neuron_out`` defaults to ``neuron_in``. ``fr_in`` / ``fr_out``: Table 12 firing rates (a number, or
     one per layer) — required for a spiking projection, rejected for a dense one. ``D``: the neuron's largest
-    integer (k = D for I-LIF/TI-LIF, k = 1 for LIF). ``neuron_ops``: add Table 11's neuron rows (the paper
-    does not; see the module docstring).
+    integer (k = D for I-LIF/TI-LIF, k = 1 for LIF). ``T``: neuron steps per token (paper: 1).
+    ``neuron_ops``: add Table 11's neuron rows (the paper does not; see the module docstring).
     """
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"T={T!r} (neuron steps per token) must be a positive integer")
     neuron_out = neuron_in if neuron_out is None else neuron_out
     for name, kind in (("neuron_in", neuron_in), ("neuron_out", neuron_out)):
         if kind not in NEURON_KINDS:
@@ -273,8 +278,8 @@ def block_energy(
         if fr is None:
             raise ValueError(f"{proj} has a {kind} neuron: give its firing rate {fr_name}")
         k = spikes_per_input(kind, D)
-        sums[proj] = k * _mean_rate(fr, shape.n_layer, fr_name) * d_in * d_out * constants.add
-        neurons += 2 * d_in * constants.mul + 2 * d_in * constants.add  # Table 11 "Spiking Neuron" rows
+        sums[proj] = T * k * _mean_rate(fr, shape.n_layer, fr_name) * d_in * d_out * constants.add
+        neurons += T * 2 * d_in * (constants.mul + constants.add)  # Table 11 "Spiking Neuron" rows
     scale = shape.n_layer / _PJ_PER_UNIT
     return EnergyBreakdown(
         **{c: v * scale for c, v in sums.items()}, neurons=neurons * scale if neuron_ops else None
@@ -289,17 +294,19 @@ def energy_report(
     D: int = 4,
     fr_in: float | Sequence[float] | None = None,
     fr_out: float | Sequence[float] | None = None,
+    T: int = 1,
     constants: EnergyConstants = EnergyConstants(),
     neuron_ops: bool = False,
 ) -> dict:
     """:func:`block_energy` of the model and of dense Mamba2 of the same shape, and E_A / E_S (JSON-ready).
 
-    Keys: unit, shape, constants_pJ, neuron_in, neuron_out, D, fr_in, fr_out, neuron_ops_counted,
+    Keys: unit, shape, constants_pJ, neuron_in, neuron_out, D, T, k_in, k_out, fr_in, fr_out, neuron_ops_counted,
     components (in_proj, out_proj, ssm, others[, neurons], total), total, mamba2 (same keys),
     mamba2_total, ratio."""
     neuron_out = neuron_in if neuron_out is None else neuron_out
     spiking = block_energy(
-        shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out, constants=constants, neuron_ops=neuron_ops
+        shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out, T=T, constants=constants,
+        neuron_ops=neuron_ops,
     )
     dense = block_energy(shape, "none", constants=constants)
 
@@ -313,6 +320,9 @@ def energy_report(
         "neuron_in": neuron_in,
         "neuron_out": neuron_out,
         "D": D,
+        "T": T,
+        "k_in": None if neuron_in == "none" else spikes_per_input(neuron_in, D),
+        "k_out": None if neuron_out == "none" else spikes_per_input(neuron_out, D),
         "fr_in": plain(fr_in),
         "fr_out": plain(fr_out),
         "neuron_ops_counted": neuron_ops,

@@ -83,6 +83,9 @@ def test_hand_computed_tiny_shape():
     assert (spk.ssm, spk.others) == (dense.ssm, dense.others)
     lif = en.block_energy(s, "lif", D=4, fr_in=0.25, fr_out=0.5)  # LIF: k = 1 whatever D says
     assert lif.in_proj == pytest.approx(spk.in_proj / 2) and lif.neurons is None
+    t2 = en.block_energy(s, "tilif", D=2, fr_in=0.25, fr_out=0.5, T=2, neuron_ops=True)  # T steps per token
+    assert (t2.in_proj, t2.out_proj, t2.neurons) == pytest.approx((2 * spk.in_proj, 2 * spk.out_proj, 2 * spk.neurons))
+    assert (t2.ssm, t2.others) == (dense.ssm, dense.others)
 
 
 def test_op_counts_match_transformers_mamba2_mixer():

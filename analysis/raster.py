@@ -1,0 +1,75 @@
+"""Signed spike rasters: neurons × (tokens × micro-steps), +1 and −1 spikes in two colours.
+
+SpikingJelly's ``visualizing.plot_1d_spikes`` draws only spikes equal to 1, so TI-LIF's −1 spikes (Eq 9's
+sign bit applied to the micro-step train of Eq 7–8) would vanish; these plots keep both polarities.
+
+Spike tensors here are ``[D, L, N]``: D micro-steps, L tokens, N neurons, values in {−1, 0, 1}. On the time
+axis token t, micro-step i is column ``t·D + i``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from analysis.figures import plt, save_figure
+
+POSITIVE, NEGATIVE = "#d62728", "#1f77b4"  # +1 red, −1 blue
+
+
+def raster_grid(spikes: torch.Tensor) -> torch.Tensor:
+    """``[D, L, N]`` signed spikes -> ``[N, L·D]`` grid (row = neuron, column = token·D + micro-step)."""
+    if spikes.dim() != 3:
+        raise ValueError(f"spikes must be [D, L, N] (micro-steps, tokens, neurons); got shape {tuple(spikes.shape)}")
+    bad = ~(spikes.eq(0) | spikes.eq(1) | spikes.eq(-1))
+    if bad.any():
+        raise ValueError(f"spikes must be in {{-1, 0, 1}}; found {spikes[bad][0].item()!r}")
+    D, L, N = spikes.shape
+    return spikes.permute(2, 1, 0).reshape(N, L * D).to(torch.int8)
+
+
+def raster_numbers(spikes: torch.Tensor, max_neurons: int | None = None) -> dict:
+    """What a raster panel shows: counts per polarity and per token, and the grid itself (first
+    ``max_neurons`` neurons)."""
+    D, L, N = spikes.shape
+    shown = spikes[..., :max_neurons] if max_neurons else spikes
+    return {
+        "micro_steps": D,
+        "tokens": L,
+        "neurons": N,
+        "neurons_shown": shown.shape[-1],
+        "positive_spikes": int(spikes.eq(1).sum()),
+        "negative_spikes": int(spikes.eq(-1).sum()),
+        "spikes_per_token": spikes.abs().sum(dim=(0, 2)).to(torch.int64).tolist(),
+        "grid": raster_grid(shown).tolist(),
+    }
+
+
+def plot_rasters(
+    panels: dict[str, torch.Tensor], png_path: str | os.PathLike, max_neurons: int = 64, title: str | None = None
+):
+    """One raster per entry of ``panels`` (name -> ``[D, L, N]`` signed spikes), stacked vertically.
+
+    Writes ``png_path`` and the numbers (:func:`raster_numbers` per panel) beside it; returns (png, json)."""
+    if not panels:
+        raise ValueError("no spike panels to plot")
+    numbers = {name: raster_numbers(s, max_neurons) for name, s in panels.items()}
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.2 + 1.6 * len(panels)), squeeze=False)
+    for ax, (name, num) in zip(axes[:, 0], numbers.items()):
+        grid = torch.tensor(num["grid"])
+        for value, colour, label in ((1, POSITIVE, "+1"), (-1, NEGATIVE, "−1")):
+            rows, cols = torch.nonzero(grid == value, as_tuple=True)
+            ax.scatter(cols.tolist(), rows.tolist(), s=4, marker="|", color=colour, label=label, linewidths=1)
+        for t in range(1, num["tokens"]):
+            ax.axvline(t * num["micro_steps"] - 0.5, color="0.85", linewidth=0.5, zorder=0)
+        ax.set_xlim(-0.5, num["tokens"] * num["micro_steps"] - 0.5)
+        ax.set_ylim(num["neurons_shown"] - 0.5, -0.5)
+        ax.set_ylabel("neuron")
+        ax.set_title(f"{name}: {num['positive_spikes']} × (+1), {num['negative_spikes']} × (−1)", fontsize=8)
+    axes[-1, 0].set_xlabel("token × micro-step (D per token)")
+    axes[0, 0].legend(loc="upper right", fontsize=7, markerscale=3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, png_path, {"layout": "grid[neuron][token*D + micro_step]", "panels": numbers})

@@ -1,0 +1,69 @@
+"""Text -> token ids for the analysis commands, and the perplexity the clamp experiment re-evaluates.
+
+Tokenizer choice, in order: ``tokenizer`` (a dir or hub name), the checkpoint dir's own tokenizer files
+(AutoTokenizer), else byte-level ids (id = UTF-8 byte value, the same ids as the project's offline byte
+tokenizer) with a note saying so — meaningful only for models trained on bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def load_token_ids(
+    text_path: str | Path,
+    checkpoint: str | Path | None = None,
+    tokenizer: str | None = None,
+    max_tokens: int | None = None,
+    vocab_size: int | None = None,
+) -> tuple[torch.Tensor, str]:
+    """Read ``text_path`` (UTF-8) and tokenize it -> (ids ``[N]`` int64, a note naming the tokenizer used)."""
+    path = Path(text_path)
+    if not path.is_file():
+        raise ValueError(f"text file {str(path)!r} does not exist; pass --text PATH to a UTF-8 text file")
+    text = path.read_text(encoding="utf-8")
+    source = tokenizer
+    if source is None and checkpoint is not None and any((Path(checkpoint) / f).is_file() for f in _TOKENIZER_FILES):
+        source = str(checkpoint)
+    if source is not None:
+        from transformers import AutoTokenizer
+
+        ids = AutoTokenizer.from_pretrained(source)(text)["input_ids"]
+        note = f"tokenizer: {source}"
+    else:
+        ids = list(text.encode("utf-8"))
+        note = "tokenizer: none found (no tokenizer files in the checkpoint, no --tokenizer): byte-level ids"
+    ids = torch.tensor(ids[:max_tokens] if max_tokens else ids, dtype=torch.long)
+    if ids.numel() < 2:
+        raise ValueError(f"{str(path)!r} gives {ids.numel()} tokens; need at least 2")
+    if vocab_size is not None and int(ids.max()) >= vocab_size:
+        raise ValueError(
+            f"token id {int(ids.max())} >= the model's vocab_size {vocab_size} ({note}); pass --tokenizer"
+        )
+    return ids, note
+
+
+def windows(ids: torch.Tensor, seq_len: int) -> list[torch.Tensor]:
+    """Cut a stream ``[N]`` into consecutive ``[1, ≤seq_len]`` windows (the last may be shorter)."""
+    if seq_len < 2:
+        raise ValueError(f"seq_len={seq_len} must be >= 2")
+    return [w.unsqueeze(0) for w in ids.reshape(-1).split(seq_len) if w.numel() >= 2]
+
+
+@torch.no_grad()
+def perplexity(model, ids: torch.Tensor, seq_len: int = 512) -> dict:
+    """Perplexity over consecutive windows of ``seq_len`` tokens, each from a fresh state: every token but a
+    window's first is scored. Returns ``{"ppl", "nll", "tokens"}`` (nll = mean nats per scored token)."""
+    model.eval()
+    total, count = 0.0, 0
+    for w in windows(ids, seq_len):
+        logits = model(w).logits[:, :-1].float()
+        total += F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="sum").double().item()
+        count += w.shape[1] - 1
+    return {"ppl": math.exp(total / count), "nll": total / count, "tokens": count}
