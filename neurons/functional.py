@@ -1,0 +1,177 @@
+"""Pure functional forms of the LIF, I-LIF and TI-LIF neurons (no module state).
+
+The rounding convention (docs/ARCHITECTURE.md), for a normalised potential h = u / V_th:
+
+    lif   : s = Θ(h − 1)                                              Eq 2 (binary, D = 1)
+    ilif  : s = min(⌊a⌋ + [a − ⌊a⌋ ≥ ½], D),        a = max(h, 0)        Eq 3
+    tilif : s = sign(h) · min(⌊a⌋ + [a − ⌊a⌋ ≥ ½], D), a = |h|           Eq 5
+
+i.e. round half away from zero, then clip. ``a − ⌊a⌋`` is exact in floating point and ``a`` is
+saturated at D before rounding, so every value below is computed without rounding error in fp32,
+fp16 and bf16 (as long as D fits the dtype's exact integers, which is checked). A zero count is
+always +0.0 (never −0.0), so "bit-exact" holds at the bit level.
+
+Surrogate gradients (∂s/∂h, zero elsewhere):
+    lif   : α on ½ < h < 3/2     (SpikingJelly ``surrogate.Rect(alpha=1/V_th)`` on u − V_th)
+    ilif  : α on 0 ≤ h ≤ D       (SpikingJelly ``MultiLevelSpikeCount(D)`` when α = 1)
+    tilif : α on −D ≤ h ≤ D      Eq 6
+
+NaN has no count: both modes raise ``ValueError`` on a NaN input (this costs one device sync per
+call on GPU). ±inf saturate to ±D (I-LIF: +D / 0; LIF: 1 / 0) with zero gradient.
+"""
+
+import torch
+
+from .params import check_D, check_kind
+
+
+def _effective_D(kind: str, D) -> int:
+    return 1 if check_kind(kind) == "lif" else check_D(D)
+
+
+def _check_input(x: torch.Tensor, D: int) -> None:
+    if not torch.is_floating_point(x):
+        raise ValueError(f"neuron input must be a floating-point tensor, got dtype {x.dtype}")
+    limit = int(2 / torch.finfo(x.dtype).eps)  # largest integer with all smaller ones exact
+    if D > limit:
+        raise ValueError(
+            f"D={D} is larger than {limit}, the largest integer {x.dtype} represents exactly; "
+            f"use D <= {limit} or a wider dtype (float32)"
+        )
+    if torch.isnan(x).any():
+        raise ValueError(
+            "NaN in the neuron input (membrane potential): a NaN has no spike count. Check the layer "
+            "feeding this neuron (e.g. an fp16 overflow) or clamp its output."
+        )
+
+
+def _magnitude(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The non-negative value a whose rounding is the spike count, and the negative-sign mask (tilif)."""
+    if kind == "tilif":
+        return x.abs(), torch.signbit(x)
+    return torch.where(x > 0, x, torch.zeros((), dtype=x.dtype, device=x.device)), None
+
+
+def _round_clip(a: torch.Tensor, D: int) -> torch.Tensor:
+    """min(⌊a⌋ + [a − ⌊a⌋ ≥ ½], D) for a ≥ 0 — round half away from zero, then clip (all exact)."""
+    a = a.clamp(max=D)
+    floor = a.floor()
+    return floor + (a - floor >= 0.5).to(a.dtype)
+
+
+def _count(x: torch.Tensor, kind: str, D: int) -> torch.Tensor:
+    """Integer-mode spike count s (Eq 2, 3, 5) in x's dtype, no gradient."""
+    if kind == "lif":
+        return (x >= 1).to(x.dtype)
+    a, negative = _magnitude(x, kind)
+    m = _round_clip(a, D)
+    if negative is None:
+        return m
+    return torch.where(negative & (m > 0), -m, m)
+
+
+def _surrogate_window(x: torch.Tensor, kind: str, D: int) -> torch.Tensor:
+    """Where the rectangular surrogate gradient is non-zero (Eq 6 for tilif; see module docstring)."""
+    if kind == "lif":
+        return (x > 0.5) & (x < 1.5)
+    return (x >= (0 if kind == "ilif" else -D)) & (x <= D)
+
+
+class _SpikeCount(torch.autograd.Function):
+    """s = count(h) forward, ∂s/∂h = α · window(h) backward."""
+
+    @staticmethod
+    def forward(ctx, x, kind, D, alpha):
+        ctx.save_for_backward(_surrogate_window(x, kind, D))
+        ctx.alpha = alpha
+        return _count(x, kind, D)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (window,) = ctx.saved_tensors
+        return grad * (window.to(grad.dtype) * ctx.alpha), None, None, None
+
+
+def quantize(x: torch.Tensor, kind: str, D: int = 4, alpha: float = 1.0) -> torch.Tensor:
+    """Integer mode, one step, no state (Eq 2 / 3 / 5 with the Eq 6-style surrogate gradient).
+
+    x: [*] potential already normalised by V_th (h = u / V_th). kind in {"lif","ilif","tilif"};
+    D is ignored for "lif" (binary). Returns s: [*], x's dtype, integer-valued in
+    {0,1} / {0..D} / {−D..D}. Raises ValueError on NaN input.
+    """
+    D = _effective_D(kind, D)
+    _check_input(x, D)
+    return _SpikeCount.apply(x, kind, D, alpha)
+
+
+@torch.no_grad()
+def micro_step_spikes(x: torch.Tensor, kind: str, D: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spike-driven mode: the micro-step IF simulation of Eq 7–8, for one logical step.
+
+    β = 1, the magnitude a (|x| for tilif) is injected at micro-step 1 only, the neuron fires when
+    v ≥ ½ and soft-resets by 1 (= threshold 1 with initial potential ½, which realises the rounding
+    convention). a is saturated at D first: it cannot emit more than D spikes in D micro-steps anyway,
+    and the saturation keeps every subtraction exact. "lif" is one micro-step of Θ(x − 1).
+
+    x: [*] normalised potential. Returns (spikes [D, *] in {0,1}, sign [*] in {0,1}, 1 = negative;
+    all zeros except for tilif), both in x's dtype, no gradient. Σ_i spikes[i] · (1 − 2·sign) equals
+    ``quantize(x, kind, D)`` bit-exactly (see ``signed_spikes``).
+    """
+    D = _effective_D(kind, D)
+    _check_input(x, D)
+    if kind == "lif":
+        return (x >= 1).to(x.dtype).unsqueeze(0), torch.zeros_like(x)
+    a, negative = _magnitude(x, kind)
+    v = a.clamp(max=D)  # Eq 7 with x[1] = a, x[i>1] = 0
+    planes = []
+    for _ in range(D):
+        fired = v >= 0.5  # Eq 8
+        v = v - fired.to(v.dtype)  # soft reset, exact
+        planes.append(fired)
+    sign = torch.zeros_like(x) if negative is None else negative.to(x.dtype)
+    return torch.stack(planes).to(x.dtype), sign
+
+
+def signed_spikes(spikes: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """sign ⊙ s per input element (Eq 9): spikes [D, *] ∈ {0,1}, sign [*] ∈ {0,1} → [D, *] ∈ {−1,0,1}.
+
+    Zeros stay +0.0, so ``signed_spikes(...).sum(0)`` reproduces ``quantize`` bit for bit.
+    """
+    return spikes - 2 * spikes * sign
+
+
+def normalise(u: torch.Tensor, v_threshold: float) -> torch.Tensor:
+    """h = u / V_th, one IEEE division (a device-tensor divisor keeps CUDA from using u · (1/V_th))."""
+    if v_threshold == 1.0:
+        return u
+    return u / u.new_full((), v_threshold)
+
+
+def neuron_step(
+    x: torch.Tensor,
+    v: torch.Tensor,
+    kind: str,
+    D: int,
+    beta: float,
+    v_threshold: float,
+    alpha: float = 1.0,
+    detach_reset: bool = False,
+    spike_driven: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One logical step of a neuron: Eq 1 charge, Eq 2 / 3 / 5 fire, soft reset.
+
+    x: [*] input current c[t]. v: [*] membrane after the previous step's reset, u[t−1] − V_th·s[t−1]
+    (float32 for fp16/bf16/fp32 inputs, so the recurrence runs in float32). Returns (out, v_next):
+    out is s[t] [*] in integer mode or the signed micro-step spikes [D, *] (Eq 7–9) in spike-driven
+    mode, in x's dtype; v_next = u[t] − V_th·s[t] with s[t] the (reconstructed) integer count, so the
+    recurrence is identical in both modes. Spike-driven outputs carry no gradient.
+    """
+    u = beta * v + x.to(v.dtype)  # Eq 1 (v already holds u[t−1] − V_th·s[t−1])
+    h = normalise(u, v_threshold)
+    if spike_driven:
+        out = signed_spikes(*micro_step_spikes(h, kind, D))
+        s = out.sum(0)
+    else:
+        out = s = quantize(h, kind, D, alpha)
+    v_next = u - v_threshold * (s.detach() if detach_reset else s)
+    return out.to(x.dtype), v_next

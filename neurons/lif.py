@@ -1,0 +1,26 @@
+"""LIF neuron (Eq 1–2): binary spikes, decay β, threshold V_th, soft reset; "T × 1"."""
+
+from .node import SpikingNode
+
+
+class LIFNode(SpikingNode):
+    """u[t] = β(u[t−1] − V_th s[t−1]) + c[t] (Eq 1), s[t] = Θ(u[t] − V_th) (Eq 2); D = 1.
+
+    Surrogate: ∂s/∂u = α/V_th on |u/V_th − 1| < ½. With α = 1 this equals SpikingJelly's
+    ``LIFNode(tau=1/(1−β), decay_input=False, v_reset=None, surrogate_function=Rect(alpha=1/V_th))``
+    (up to the rounding of β·v versus v − v/τ). Shapes and modes: see ``SpikingNode``.
+    """
+
+    kind = "lif"
+
+    def __init__(
+        self,
+        beta: float = 0.25,
+        v_threshold: float = 1.0,
+        alpha: float = 1.0,
+        detach_reset: bool = False,
+        step_mode: str = "s",
+        backend: str = "torch",
+        store_v_seq: bool = False,
+    ):
+        super().__init__(1, beta, v_threshold, alpha, detach_reset, step_mode, backend, store_v_seq)

@@ -1,0 +1,103 @@
+"""The one SpikingJelly node shared by LIF, I-LIF and TI-LIF: memory, step modes, backends, modes.
+
+A subclass only names its ``kind``; the state transition is ``functional.neuron_step`` (torch
+backend) or the CUDA kernels of ``neurons/kernels/`` (cupy backend, ``neurons.cupy_backend``).
+"""
+
+import torch
+from spikingjelly.activation_based.neuron import BaseNode
+
+from . import functional as nf
+from .params import check_backend, check_neuron_params
+
+
+class SpikingNode(BaseNode):
+    """Integer-valued-training / spike-driven-inference neuron (SpikingJelly 2.x ``BaseNode``).
+
+    Memory ``v``: the membrane after soft reset, u[t] − V_th·s[t], float32 for fp16/bf16/fp32 input.
+    step_mode 's': x [N, *] → s [N, *] (integer mode) or signed spikes [D, N, *] (spike-driven).
+    step_mode 'm': x [T, N, *] → s [T, N, *] or signed spikes [T·D, N, *] (time-major, the layout of
+    SpikingJelly ``layer.SpikeCountToBinary``; ``layer.TemporalBinSum(D)`` of it gives s).
+    ``spike_driven`` (default False) switches mode; spike-driven outputs carry no gradient.
+    backend 'torch' (default) or 'cupy' (CUDA kernels; needs a GPU and cupy, see neurons.cupy_backend).
+    """
+
+    kind: str = ""
+
+    def __init__(
+        self,
+        D: int = 4,
+        beta: float = 0.25,
+        v_threshold: float = 1.0,
+        alpha: float = 1.0,
+        detach_reset: bool = False,
+        step_mode: str = "s",
+        backend: str = "torch",
+        store_v_seq: bool = False,
+    ):
+        _, D, beta, v_threshold, alpha = check_neuron_params(self.kind, D, beta, v_threshold, alpha)
+        if step_mode not in ("s", "m"):
+            raise ValueError(f"step_mode must be 's' ([N, *]) or 'm' ([T, N, *]), got {step_mode!r}")
+        super().__init__(
+            v_threshold=v_threshold,
+            v_reset=None,
+            surrogate_function=None,  # the spike function is fixed by `kind` (functional.quantize)
+            detach_reset=bool(detach_reset),
+            step_mode=step_mode,
+            store_v_seq=store_v_seq,
+        )
+        self.D, self.beta, self.alpha = D, beta, alpha
+        self.backend = check_backend(backend)
+        if self.backend == "cupy":
+            from .cupy_backend import require_cupy
+
+            require_cupy()
+        self.spike_driven = False
+
+    def extra_repr(self) -> str:
+        return (
+            f"D={self.D}, beta={self.beta}, v_threshold={self.v_threshold}, alpha={self.alpha}, "
+            f"detach_reset={self.detach_reset}, step_mode={self.step_mode}, backend={self.backend}, "
+            f"spike_driven={self.spike_driven}"
+        )
+
+    def materialize_states(self, inputs, states, step_mode):
+        x = inputs[0][0] if step_mode == "m" else inputs[0]
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        v = states[0]
+        if isinstance(v, torch.Tensor) and v.shape == x.shape:
+            v = v.to(dtype=dtype, device=x.device)
+        else:  # first step, or a new input shape: start from the reset value 0 (soft reset)
+            v = torch.zeros(x.shape, dtype=dtype, device=x.device)
+        return (v, *states[1:])
+
+    def _run(self, x_seq: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_seq [T, N, *], v [N, *] → (out [T, N, *] or [T·D, N, *], v_seq [T, N, *])."""
+        args = (self.kind, self.D, self.beta, self.v_threshold, self.alpha, self.detach_reset, self.spike_driven)
+        if self.backend == "cupy":
+            from .cupy_backend import neuron_sequence
+
+            return neuron_sequence(x_seq, v, *args)
+        outs, vs = [], []
+        for x in x_seq:
+            out, v = nf.neuron_step(x, v, *args)
+            outs.append(out)
+            vs.append(v)
+        out = torch.stack(outs)
+        return (out.flatten(0, 1) if self.spike_driven else out), torch.stack(vs)
+
+    def single_step_functional_forward(self, inputs, states, **kwargs):
+        out, v_seq = self._run(inputs[0].unsqueeze(0), states[0])
+        return (out if self.spike_driven else out[0],), (v_seq[0], *states[1:])
+
+    def multi_step_functional_forward(self, inputs, states, **kwargs):
+        out, v_seq = self._run(inputs[0], states[0])
+        return (out,), (v_seq[-1], *states[1:])
+
+    def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
+        states = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
+        out, v_seq = self._run(x_seq, states[0])
+        self.v = v_seq[-1]
+        if self.store_v_seq:
+            self.v_seq = v_seq
+        return out
