@@ -1,0 +1,151 @@
+"""YAML config + ``key=value`` overrides -> a validated dataclass (shared by every training pipeline).
+
+A pipeline declares its settings as one flat dataclass whose fields carry a ``help`` string in their
+metadata (see ``field_``). ``load_config`` reads a YAML file, applies command-line overrides, rejects
+unknown keys (listing the valid ones, with a "did you mean" hint) and checks each value's type
+against the field's annotation, so a typo fails at startup, not hours into a run.
+
+Override values are parsed as YAML, so ``lr=3e-4``, ``betas=[0.9,0.95]``, ``teacher=null`` and
+``sgc_layers=[0,11]`` all mean what they look like.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def field_(default: Any, help: str) -> Any:
+    """A dataclass field with a help string (shown by ``format_help``); lists/dicts are copied."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=1e-3", "betas=[0.9, 0.98]"]`` -> ``{"lr": 0.001, "betas": [0.9, 0.98]}`` (values parsed as YAML)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not of the form key=value (e.g. lr=1e-3, max_steps=100)")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def _check_type(value: Any, annotation: Any) -> Any:
+    """Return ``value`` (int promoted to float where a float is expected) or raise TypeError."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            try:
+                return _check_type(value, option)
+            except TypeError:
+                continue
+        raise TypeError
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise TypeError
+    if origin is typing.Literal:
+        if value in typing.get_args(annotation):
+            return value
+        raise TypeError
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        (item_type, *_) = typing.get_args(annotation) or (Any,)
+        return [_check_type(v, item_type) for v in value]
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise TypeError
+        return dict(value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool):
+        raise TypeError
+    if isinstance(annotation, type) and isinstance(value, annotation):
+        return value
+    raise TypeError
+
+
+def _type_name(annotation: Any) -> str:
+    return str(annotation).replace("typing.", "")
+
+
+def config_from_dict(schema: type, values: dict[str, Any], source: str = "config") -> Any:
+    """Build ``schema(**values)``; unknown keys and ill-typed values raise ValueError naming the fix."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"unknown key(s) in {source}: {', '.join(hints)}.\nValid keys: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(schema)
+    checked = {}
+    for key, value in values.items():
+        try:
+            checked[key] = _check_type(value, hints[key])
+        except TypeError:
+            raise ValueError(
+                f"{source}: {key}={value!r} has the wrong type; expected {_type_name(hints[key])}"
+                f" ({fields[key].metadata.get('help', '')})"
+            ) from None
+    return schema(**checked)
+
+
+def load_config(schema: type, path: str | Path | None, overrides: list[str] | dict | None = None) -> Any:
+    """Read ``path`` (YAML mapping; None -> defaults), apply ``overrides`` and validate into ``schema``."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        loaded = yaml.safe_load(path.read_text())
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ValueError(f"{path} must hold a YAML mapping of key: value, not {type(loaded).__name__}")
+        config_from_dict(schema, loaded or {}, source=str(path))  # report file errors against the file
+        values.update(loaded or {})
+    if overrides:
+        extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
+        config_from_dict(schema, extra, source="command-line overrides")
+        values.update(extra)
+    return config_from_dict(schema, values, source=str(path) if path else "config")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """The resolved config as plain YAML-able values."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically (tmp file, then os.replace)."""
+    from pipelines.checkpointing import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def diff_configs(old: dict[str, Any], new: dict[str, Any], ignore: set[str] = frozenset()) -> list[str]:
+    """Human-readable lines for keys whose values differ (``ignore``-d keys skipped)."""
+    keys = sorted((set(old) | set(new)) - set(ignore))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def format_help(schema: type) -> str:
+    """One line per key: name, default and help — for ``--help``."""
+    lines = []
+    for f in dataclasses.fields(schema):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        lines.append(f"  {f.name} (default {default!r})\n      {f.metadata.get('help', '')}")
+    return "\n".join(lines)

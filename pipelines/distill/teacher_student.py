@@ -1,0 +1,69 @@
+"""Teacher, student and tokenizer for distillation, and the checks that they fit together."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.distill.config import DistillConfig
+
+
+def resolve_teacher(cfg: DistillConfig) -> str:
+    """The teacher path: ``cfg.teacher``, or a tiny random teacher built (once) in OUTPUT_DIR/tiny_teacher."""
+    if cfg.teacher is not None:
+        return cfg.teacher
+    from pipelines.tiny import ensure_tiny_teacher
+
+    return str(ensure_tiny_teacher(Path(cfg.output_dir) / "tiny_teacher", seed=cfg.seed, **cfg.tiny_teacher))
+
+
+def load_tokenizer(cfg: DistillConfig, teacher_path: str):
+    """``cfg.tokenizer`` or the teacher's; a student_init with its own tokenizer must agree with it."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or teacher_path)
+    if cfg.student_init is not None and (Path(cfg.student_init) / "tokenizer_config.json").is_file():
+        student_tok = AutoTokenizer.from_pretrained(cfg.student_init)
+        if student_tok.get_vocab() != tokenizer.get_vocab():
+            raise ValueError(
+                f"tokenizer mismatch: the student_init {cfg.student_init!r} was saved with a different tokenizer "
+                f"({len(student_tok)} tokens) than the teacher's ({len(tokenizer)} tokens, "
+                f"{cfg.tokenizer or teacher_path!r}); distil with the tokenizer the student was trained with"
+            )
+    if tokenizer.eos_token is None:
+        raise ValueError(f"tokenizer {cfg.tokenizer or teacher_path!r} has no eos_token to separate documents")
+    return tokenizer
+
+
+def load_teacher(path: str):
+    """The Mamba2 teacher: neuron "none", no SGC, frozen, eval mode."""
+    from models import SpikingMambaForCausalLM
+
+    teacher = SpikingMambaForCausalLM.from_pretrained(path, neuron="none", sgc_layers=[])
+    teacher.requires_grad_(False)
+    return teacher.eval()
+
+
+def load_student(cfg: DistillConfig, teacher_path: str):
+    """The SpikingMamba student from the teacher's weights (or ``student_init``), embedding frozen
+    (Appendix C; the LM head is tied to it and stays frozen too)."""
+    from models import SpikingMambaForCausalLM
+
+    student = SpikingMambaForCausalLM.from_pretrained(
+        cfg.student_init or teacher_path, neuron=cfg.neuron, D=cfg.D, sgc_layers=cfg.sgc_layers
+    )
+    student.backbone.embedding.weight.requires_grad_(False)
+    return student.train()
+
+
+def vocab_size(model) -> int:
+    return model.backbone.embedding.num_embeddings
+
+
+def check_compatible(teacher, student, tokenizer, teacher_name: str) -> None:
+    """Teacher and student must share the vocabulary, and the tokenizer must fit in it."""
+    v_t, v_s = vocab_size(teacher), vocab_size(student)
+    if v_t != v_s:
+        raise ValueError(f"vocabulary mismatch: teacher {teacher_name!r} has {v_t} embeddings, the student {v_s}; "
+                         "the KL of Eq 13 needs one shared vocabulary")
+    if len(tokenizer) > v_t:
+        raise ValueError(f"tokenizer mismatch: the tokenizer has {len(tokenizer)} tokens but the models only "
+                         f"{v_t} embeddings; use the teacher's tokenizer (Mamba2 hub: EleutherAI/gpt-neox-20b)")

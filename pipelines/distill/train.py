@@ -1,0 +1,195 @@
+"""Single-stage distillation (§4.3, Appendix C): a readable loop on top of ``accelerate``.
+
+One optimizer step = ``accumulation_steps`` micro-batches on each of ``world_size`` processes, together
+exactly ``global_batch_size`` packed sequences chosen by ``pipelines.data.BatchPlan``. For each micro-batch:
+the frozen teacher's logits (no grad), the student's logits and L_hidden (Eq 10, from the model), and
+L = L_KL + λ·L_hidden (Eq 12–13, ``losses.py``). AdamW with linear warm-up then cosine decay.
+
+The same code runs on one CPU, under ``accelerate launch`` with DDP, DeepSpeed ZeRO-3 or FSDP
+(configs in ``pipelines/accelerate/``); only plain and DDP (gloo, 2 CPU processes) were run here.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipelines import data as data_lib
+from pipelines.checkpointing import CheckpointManager, claim_output_dir, load_checkpoint, replace_directory, \
+    save_checkpoint
+from pipelines.config import config_to_dict, save_config
+from pipelines.distill import teacher_student
+from pipelines.distill.config import RESUMABLE_CHANGES, DistillConfig
+from pipelines.distill.losses import DistillLoss
+from pipelines.distill.pseudo_labels import generate_pseudo_labels
+from pipelines.metrics import MetricsWriter
+
+
+def build_optimizer(cfg: DistillConfig, student, total_steps: int):
+    """AdamW over the trainable parameters; linear warm-up over ``warmup_ratio`` of the steps, then cosine."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps), num_training_steps=total_steps,
+        min_lr_rate=cfg.min_lr_ratio,
+    )
+    return optimizer, scheduler
+
+
+def configure_engine(accelerator, cfg: DistillConfig, accumulation_steps: int) -> None:
+    """Give the engine the batch geometry (DeepSpeed cannot infer it: no dataloader is prepared)."""
+    accelerator.gradient_accumulation_steps = accumulation_steps
+    plugin = accelerator.state.deepspeed_plugin
+    if plugin is not None:
+        plugin.deepspeed_config.update(train_micro_batch_size_per_gpu=cfg.micro_batch_size,
+                                       gradient_accumulation_steps=accumulation_steps,
+                                       gradient_clipping=cfg.max_grad_norm or 0.0)
+
+
+def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tensor, sample_seed: int):
+    """L, L_KL, L_hidden (scalars) for one micro-batch ``input_ids [b, seq_len]``."""
+    mask = None
+    if cfg.pseudo_labels:
+        input_ids, mask = generate_pseudo_labels(teacher, input_ids, cfg.prompt_length,
+                                                 cfg.pseudo_label_sampling == "sample", sample_seed)
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids).logits
+    out = student(input_ids)
+    loss_kl = DistillLoss.kl_teacher_student(teacher_logits, out.logits, mask, cfg.kl_temperature)
+    loss_hidden = out.loss_hidden.float()
+    return DistillLoss.total(loss_kl, loss_hidden, cfg.hidden_weight), loss_kl, loss_hidden
+
+
+def export_final(accelerator, student, tokenizer, output_dir: Path) -> Path:
+    """OUTPUT_DIR/final: inference checkpoint (no SGC weights) + tokenizer, written atomically. Collective."""
+    from accelerate.utils import DistributedType
+
+    final = output_dir / "final"
+    state_dict = accelerator.get_state_dict(student)  # gathers ZeRO-3 / FSDP shards (needs every process)
+    if accelerator.is_main_process:
+        tmp = output_dir / ".final.tmp"
+        model = accelerator.unwrap_model(student)
+        if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+            model = type(model)(model.config)  # the prepared model holds only this process's shard
+            model.load_state_dict(state_dict)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        replace_directory(tmp, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def run(cfg: DistillConfig) -> dict:
+    """Distil; return a summary (steps, final path, last metrics). See the module docstring."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    output_dir = Path(cfg.output_dir)
+    config_dict = config_to_dict(cfg)
+    accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
+    main = accelerator.is_main_process
+    resume_from = claim_output_dir(output_dir, config_dict, cfg.resume, RESUMABLE_CHANGES)
+    accelerator.wait_for_everyone()
+    set_seed(cfg.seed)
+
+    with accelerator.main_process_first():
+        teacher_path = teacher_student.resolve_teacher(cfg)
+        tokenizer = teacher_student.load_tokenizer(cfg, teacher_path)
+        packed = data_lib.build_packed_dataset(
+            [data_lib.DataSource.parse(d) for d in cfg.datasets], tokenizer, cfg.seq_len, cfg.chat_template,
+            cfg.data_cache_dir, cfg.num_proc)
+    plan = data_lib.BatchPlan(len(packed), cfg.global_batch_size, cfg.micro_batch_size,
+                              accelerator.num_processes, accelerator.process_index, cfg.seed)
+    configure_engine(accelerator, cfg, plan.accumulation_steps)
+    total_steps = cfg.max_steps or cfg.num_epochs * plan.steps_per_epoch
+
+    teacher = teacher_student.load_teacher(teacher_path)
+    student = teacher_student.load_student(cfg, teacher_path)
+    teacher_student.check_compatible(teacher, student, tokenizer, teacher_path)
+    teacher_student.check_seq_len(teacher, cfg.seq_len)
+    optimizer, scheduler = build_optimizer(cfg, student, total_steps)
+    student, optimizer, scheduler = accelerator.prepare(student, optimizer, scheduler)
+    teacher.to(accelerator.device)
+
+    checkpoints = CheckpointManager(output_dir / "checkpoints", cfg.keep_last)
+    start_step, tokens_seen = 0, 0
+    if resume_from is not None:
+        state = load_checkpoint(accelerator, resume_from)
+        if state["data"] != data_lib.fingerprint(packed):
+            raise ValueError(f"cannot resume from {resume_from}: the packed data differ "
+                             f"(checkpoint {state['data']}, now {data_lib.fingerprint(packed)})")
+        start_step, tokens_seen = state["step"], state["tokens_seen"]
+    if main:
+        checkpoints.remove_partial()
+        save_config(cfg, output_dir / "config.yaml")
+    metrics = MetricsWriter(output_dir, enabled=main, resume_step=start_step if resume_from else None,
+                            tensorboard=cfg.tensorboard)
+    tokens_per_step = cfg.global_batch_size * cfg.seq_len
+    n_trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
+    accelerator.print(
+        f"distill: teacher {teacher_path} -> student neuron={cfg.neuron} D={cfg.D}; {n_trainable:,} trainable "
+        f"parameters; {len(packed):,} sequences of {cfg.seq_len} tokens; {total_steps} steps of "
+        f"{cfg.global_batch_size} = {accelerator.num_processes} process(es) x {plan.accumulation_steps} "
+        f"accumulation x {cfg.micro_batch_size}" + (f"; resuming at step {start_step}" if resume_from else ""))
+
+    bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not main, dynamic_ncols=True)
+    record = {}
+    for step in range(start_step, total_steps):
+        t0 = time.perf_counter()
+        sums = torch.zeros(3, device=accelerator.device)  # L, L_KL, L_hidden summed over micro-batches
+        for micro in range(plan.accumulation_steps):
+            rows = plan.micro_rows(step, micro)
+            input_ids = torch.as_tensor(packed[rows.tolist()]["input_ids"], dtype=torch.long,
+                                        device=accelerator.device)
+            slot = micro * plan.world_size + plan.rank  # the rows' slice of the global batch
+            sample_seed = int(np.random.SeedSequence([cfg.seed, step, slot]).generate_state(1)[0])
+            with accelerator.accumulate(student), accelerator.autocast():
+                loss, loss_kl, loss_hidden = micro_batch_loss(cfg, teacher, student, input_ids, sample_seed)
+                accelerator.backward(loss)
+            sums += torch.stack([loss, loss_kl, loss_hidden]).detach()
+        means = accelerator.reduce(sums, "mean") / plan.accumulation_steps
+        if not torch.isfinite(means).all():
+            last = checkpoints.latest()
+            raise FloatingPointError(
+                f"non-finite loss at step {step + 1}: L={means[0].item()}, L_KL={means[1].item()}, "
+                f"L_hidden={means[2].item()}; stopped before updating the model. Last good checkpoint: "
+                + (f"{last[1]} (step {last[0]}); continue from it with --resume after lowering lr"
+                   if last else "none (the failure came before the first save)"))
+        grad_norm = accelerator.clip_grad_norm_(student.parameters(), cfg.max_grad_norm) \
+            if cfg.max_grad_norm else None
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens_seen += tokens_per_step
+        done = step + 1
+        elapsed = time.perf_counter() - t0
+        record = {"loss": means[0].item(), "loss_kl": means[1].item(), "loss_hidden": means[2].item(), "lr": lr,
+                  "tokens_per_s": tokens_per_step / elapsed, "tokens_seen": tokens_seen,
+                  "epoch": step / plan.steps_per_epoch}
+        if grad_norm is not None:
+            record["grad_norm"] = float(grad_norm)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", kl=f"{record['loss_kl']:.4f}",
+                        hid=f"{record['loss_hidden']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
+        if done % cfg.log_every == 0 or done == total_steps:
+            metrics.log(done, **record)
+        if done % cfg.save_every == 0 or done == total_steps:
+            path = save_checkpoint(accelerator, checkpoints, done, {
+                "step": done, "tokens_seen": tokens_seen, "data": data_lib.fingerprint(packed),
+                "world_size": accelerator.num_processes, "loss": record["loss"]})
+            if main:
+                bar.write(f"saved checkpoint {path}")
+    bar.close()
+    metrics.close()
+    final = export_final(accelerator, student, tokenizer, output_dir)
+    accelerator.print(f"final model and tokenizer: {final}")
+    accelerator.end_training()
+    return {"steps": total_steps, "start_step": start_step, "final": str(final), "last": record}
