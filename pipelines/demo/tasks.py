@@ -1,0 +1,70 @@
+"""The demo's derived datasets: a zero-shot lm-eval task and a TRL preference set.
+
+*Next-verse task* (held-out split; Table 2's zero-shot accuracy in miniature): given a few verses,
+choose the true next verse among four (three length-matched verses from other held-out chapters).
+Written as an lm-eval ``multiple_choice`` task: ``TASK_NAME.jsonl`` (``context``, ``choices``,
+``label``, ``source``) and ``TASK_NAME.yaml`` pointing at it by absolute path; run it with
+``lm_eval --include_path DIR --tasks TASK_NAME``. lm-eval scores ``context + " " + choice``; metrics
+``acc`` and ``acc_norm`` (per-byte normalised).
+
+*Preference set* (training split; Eq 14–15): the prompt is a context, the chosen completion its true
+next verse, the rejected one a length-matched verse from another chapter. TRL's standard formats:
+``dpo.jsonl`` rows ``{prompt, chosen, rejected}``; ``kto.jsonl`` rows ``{prompt, completion, label}``,
+one ``True`` and one ``False`` row per pair (balanced, as KTO's default weights expect). Completions
+start with a space so that ``prompt + completion`` is the running text.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import yaml
+
+from pipelines.demo.continuations import Continuation
+from pipelines.demo.files import write_jsonl, write_text
+
+TASK_NAME = "spikingmamba_demo_next_verse"
+
+
+def mc_rows(examples: list[Continuation], seed: int = 0) -> list[dict]:
+    """lm-eval documents: the true verse at a uniformly random (seeded) position among the choices."""
+    rng = random.Random(seed)
+    rows = []
+    for ex in examples:
+        label = rng.randrange(len(ex.distractors) + 1)
+        choices = list(ex.distractors)
+        choices.insert(label, ex.target)
+        rows.append({"source": ex.source, "context": ex.context, "choices": choices, "label": label})
+    return rows
+
+
+def write_mc_task(examples: list[Continuation], directory: str | Path, seed: int = 0) -> Path:
+    """Write ``TASK_NAME.jsonl`` and ``TASK_NAME.yaml`` under ``directory``; returns the YAML path."""
+    directory = Path(directory).resolve()
+    data = write_jsonl(directory / f"{TASK_NAME}.jsonl", mc_rows(examples, seed))
+    config = {
+        "task": TASK_NAME,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "output_type": "multiple_choice",
+        "test_split": "test",
+        "doc_to_text": "{{context}}",
+        "doc_to_choice": "choices",
+        "doc_to_target": "label",
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                        for m in ("acc", "acc_norm")],
+        "metadata": {"version": 1.0},
+    }
+    return write_text(directory / f"{TASK_NAME}.yaml", yaml.safe_dump(config, sort_keys=False))
+
+
+def write_preference_sets(examples: list[Continuation], directory: str | Path) -> dict[str, Path]:
+    """``dpo.jsonl`` and ``kto.jsonl`` under ``directory`` (first distractor is the rejected one)."""
+    directory = Path(directory)
+    dpo = [{"prompt": ex.context, "chosen": " " + ex.target, "rejected": " " + ex.distractors[0]}
+           for ex in examples]
+    kto = [row for ex in dpo for row in (
+        {"prompt": ex["prompt"], "completion": ex["chosen"], "label": True},
+        {"prompt": ex["prompt"], "completion": ex["rejected"], "label": False})]
+    return {"dpo": write_jsonl(directory / "dpo.jsonl", dpo),
+            "kto": write_jsonl(directory / "kto.jsonl", kto)}
