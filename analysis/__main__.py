@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from analysis import energy as en
 
@@ -112,10 +113,34 @@ def _run_paper_tables(args) -> int:
     return 0
 
 
+def _add_neuron_demo(sub):
+    p = sub.add_parser("neuron-demo", help="LIF / I-LIF / TI-LIF on random input: spike raster PNG + JSON")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--tokens", type=int, default=16)
+    p.add_argument("--channels", type=int, default=32)
+    p.add_argument("--D", type=int, default=4)
+    p.add_argument("--scale", type=float, default=2.0, help="input = scale · N(0, 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_run_neuron_demo)
+
+
+def _run_neuron_demo(args) -> int:
+    from analysis.neuron_demo import run_demo
+
+    summary = run_demo(args.out, tokens=args.tokens, channels=args.channels, D=args.D, scale=args.scale,
+                       seed=args.seed)
+    for kind, r in summary["neurons"].items():
+        print(f"{kind:>6}: {r['spike_count']:5d} spikes (+{r['positive_spikes']} / -{r['negative_spikes']}), "
+              f"fr {r['firing_rate']:.4f}, exact {r['spikes_sum_to_integer_output']}, "
+              f"ACs {r['ac_count']} (expected {r['ac_expected']})")
+    print(f"wrote {summary['raster_png']}, {summary['raster_json']} and {Path(args.out) / 'neurons.json'}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_energy, _add_paper_tables):
+    for add in (_add_energy, _add_paper_tables, _add_neuron_demo):
         add(sub)
     args = parser.parse_args(argv)
     try:

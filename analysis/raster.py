@@ -60,14 +60,18 @@ def plot_rasters(
         grid = torch.tensor(num["grid"])
         for value, colour, label in ((1, POSITIVE, "+1"), (-1, NEGATIVE, "−1")):
             rows, cols = torch.nonzero(grid == value, as_tuple=True)
-            ax.scatter(cols.tolist(), rows.tolist(), s=4, marker="|", color=colour, label=label, linewidths=1)
+            ax.scatter(cols.tolist(), rows.tolist(), s=6, marker="|", color=colour, label=label, linewidths=1)
         for t in range(1, num["tokens"]):
             ax.axvline(t * num["micro_steps"] - 0.5, color="0.85", linewidth=0.5, zorder=0)
         ax.set_xlim(-0.5, num["tokens"] * num["micro_steps"] - 0.5)
+        every = max(1, num["tokens"] // 16)
+        ticks = range(0, num["tokens"], every)
+        ax.set_xticks([t * num["micro_steps"] + (num["micro_steps"] - 1) / 2 for t in ticks])
+        ax.set_xticklabels([str(t) for t in ticks], fontsize=7)
         ax.set_ylim(num["neurons_shown"] - 0.5, -0.5)
         ax.set_ylabel("neuron")
         ax.set_title(f"{name}: {num['positive_spikes']} × (+1), {num['negative_spikes']} × (−1)", fontsize=8)
-    axes[-1, 0].set_xlabel("token × micro-step (D per token)")
+    axes[-1, 0].set_xlabel("token (each column group: its D micro-steps)")
     axes[0, 0].legend(loc="upper right", fontsize=7, markerscale=3)
     if title:
         fig.suptitle(title, fontsize=9)
