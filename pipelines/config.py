@@ -39,7 +39,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _check_type(value: Any, annotation: Any) -> Any:
-    """Return ``value`` (int promoted to float where a float is expected) or raise TypeError."""
+    """Return ``value`` (an int or a numeric string like "3e-4" made a float where a float is expected)
+    or raise TypeError."""
     origin = typing.get_origin(annotation)
     if annotation is Any:
         return value
@@ -67,8 +68,11 @@ def _check_type(value: Any, annotation: Any) -> Any:
         if not isinstance(value, dict):
             raise TypeError
         return dict(value)
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if annotation is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # PyYAML reads "3e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            raise TypeError from None
     if annotation is int and isinstance(value, bool):
         raise TypeError
     if isinstance(annotation, type) and isinstance(value, annotation):
@@ -77,11 +81,12 @@ def _check_type(value: Any, annotation: Any) -> Any:
 
 
 def _type_name(annotation: Any) -> str:
-    return str(annotation).replace("typing.", "")
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
 
 
-def config_from_dict(schema: type, values: dict[str, Any], source: str = "config") -> Any:
-    """Build ``schema(**values)``; unknown keys and ill-typed values raise ValueError naming the fix."""
+def check_values(schema: type, values: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """``values`` with types checked against ``schema``'s fields; unknown keys and ill-typed values raise
+    ValueError naming the fix. (Cross-field checks are the schema's ``__post_init__``.)"""
     fields = {f.name: f for f in dataclasses.fields(schema)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -102,7 +107,12 @@ def config_from_dict(schema: type, values: dict[str, Any], source: str = "config
                 f"{source}: {key}={value!r} has the wrong type; expected {_type_name(hints[key])}"
                 f" ({fields[key].metadata.get('help', '')})"
             ) from None
-    return schema(**checked)
+    return checked
+
+
+def config_from_dict(schema: type, values: dict[str, Any], source: str = "config") -> Any:
+    """``schema(**values)`` after ``check_values``."""
+    return schema(**check_values(schema, values, source))
 
 
 def load_config(schema: type, path: str | Path | None, overrides: list[str] | dict | None = None) -> Any:
@@ -115,11 +125,11 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | di
         loaded = yaml.safe_load(path.read_text())
         if loaded is not None and not isinstance(loaded, dict):
             raise ValueError(f"{path} must hold a YAML mapping of key: value, not {type(loaded).__name__}")
-        config_from_dict(schema, loaded or {}, source=str(path))  # report file errors against the file
+        check_values(schema, loaded or {}, source=str(path))  # report file errors against the file
         values.update(loaded or {})
     if overrides:
         extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
-        config_from_dict(schema, extra, source="command-line overrides")
+        check_values(schema, extra, source="command-line overrides")
         values.update(extra)
     return config_from_dict(schema, values, source=str(path) if path else "config")
 

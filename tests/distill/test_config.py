@@ -1,0 +1,76 @@
+"""Config loading, overrides and validation; the presets hold Appendix C's settings."""
+import pytest
+import yaml
+
+from pipelines.config import load_config, parse_overrides
+from pipelines.distill import cli
+from pipelines.distill.config import DistillConfig
+
+TINY = "pipelines/configs/distill_tiny.yaml"
+
+
+def test_overrides_are_parsed_as_yaml():
+    assert parse_overrides(["lr=3.0e-4", "betas=[0.9, 0.95]", "teacher=null", "sgc_layers=[0,3]", "name=a=b"]) == {
+        "lr": 3e-4, "betas": [0.9, 0.95], "teacher": None, "sgc_layers": [0, 3], "name": "a=b"}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["lr"])
+
+
+def test_overrides_win_over_the_file_and_ints_become_floats():
+    assert load_config(DistillConfig, TINY, ["lr=3e-4"]).lr == 3e-4  # YAML 1.1 reads 3e-4 as a string
+    cfg = load_config(DistillConfig, TINY, ["lr=1", "max_steps=7", "resume=auto", "sgc_layers=[1]"])
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.max_steps == 7
+    assert cfg.resume == "auto" and cfg.sgc_layers == [1] and cfg.seq_len == 64
+
+
+def test_unknown_keys_list_the_valid_ones(tmp_path):
+    with pytest.raises(ValueError) as err:
+        load_config(DistillConfig, TINY, ["lrr=1e-3"])
+    msg = str(err.value)
+    assert "'lrr' (did you mean 'lr'?)" in msg and "Valid keys:" in msg and "global_batch_size" in msg
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"datasets": ["x.txt"], "warmup_steps": 5}))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) in .*bad.yaml: 'warmup_steps'"):
+        load_config(DistillConfig, bad)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("lr=fast", "lr='fast' has the wrong type; expected float"),
+    ("neuron=relu", "neuron='relu' has the wrong type"),
+    ("max_steps=1.5", "max_steps=1.5 has the wrong type"),
+    ("resume=maybe", "resume='maybe' has the wrong type"),
+    ("betas=[0.9]", "betas=[0.9] must be two numbers"),
+    ("global_batch_size=0", "global_batch_size=0 must be >= 1"),
+    ("warmup_ratio=1.5", "warmup_ratio=1.5 must be in"),
+    ("datasets=[]", "datasets is empty"),
+    ("pseudo_labels=true", "prompt_length=64 must be < seq_len=64"),
+])
+def test_bad_values_are_rejected_with_the_key_and_the_fix(override, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(DistillConfig, TINY, [override])
+
+
+def test_cli_prints_the_error_without_traceback(capsys):
+    assert cli.main(["--config", TINY, "lrr=1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown key(s)") and "Traceback" not in err
+    assert cli.main(["--config", "no/such.yaml"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_lists_every_key(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert all(f"  {name} (default" in out for name in DistillConfig.__dataclass_fields__)
+
+
+@pytest.mark.parametrize("size", ["1.3b", "130m"])
+def test_paper_presets_hold_appendix_c(size):
+    cfg = load_config(DistillConfig, f"pipelines/configs/paper_{size}.yaml")
+    assert cfg.teacher == f"state-spaces/mamba2-{size}" and cfg.tokenizer == "EleutherAI/gpt-neox-20b"
+    assert (cfg.betas, cfg.lr, cfg.warmup_ratio, cfg.global_batch_size, cfg.seq_len) == ([0.9, 0.98], 1e-3, 0.01, 32, 2048)
+    assert (cfg.mixed_precision, cfg.num_epochs, cfg.max_steps, cfg.sgc_layers) == ("bf16", 1, None, None)
+    assert (cfg.neuron, cfg.hidden_weight, cfg.kl_temperature) == ("tilif", 1.0, 1.0)
+    names = [d["path"] for d in cfg.datasets]
+    assert names == ["tomg-group-umd/GenQA", "BAAI/Infinity-Instruct", "teknium/OpenHermes-2.5"]
