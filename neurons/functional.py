@@ -29,20 +29,28 @@ def _effective_D(kind: str, D) -> int:
     return 1 if check_kind(kind) == "lif" else check_D(D)
 
 
-def _check_input(x: torch.Tensor, D: int) -> None:
-    if not torch.is_floating_point(x):
-        raise ValueError(f"neuron input must be a floating-point tensor, got dtype {x.dtype}")
-    limit = int(2 / torch.finfo(x.dtype).eps)  # largest integer with all smaller ones exact
+NAN_MESSAGE = (
+    "NaN in the neuron input (membrane potential): a NaN has no spike count. Check the layer "
+    "feeding this neuron (e.g. an fp16 overflow) or clamp its output."
+)
+
+
+def check_exact_integers(dtype: torch.dtype, D: int) -> None:
+    """Counts up to D must be exact in ``dtype`` (D ≤ 256 for bf16, 2048 for fp16, 2^24 for fp32)."""
+    if not dtype.is_floating_point:
+        raise ValueError(f"neuron input must be a floating-point tensor, got dtype {dtype}")
+    limit = int(2 / torch.finfo(dtype).eps)  # every integer up to 2^(mantissa bits + 1) is exact
     if D > limit:
         raise ValueError(
-            f"D={D} is larger than {limit}, the largest integer {x.dtype} represents exactly; "
+            f"D={D} is larger than {limit}, the largest integer {dtype} represents exactly; "
             f"use D <= {limit} or a wider dtype (float32)"
         )
+
+
+def _check_input(x: torch.Tensor, D: int) -> None:
+    check_exact_integers(x.dtype, D)
     if torch.isnan(x).any():
-        raise ValueError(
-            "NaN in the neuron input (membrane potential): a NaN has no spike count. Check the layer "
-            "feeding this neuron (e.g. an fp16 overflow) or clamp its output."
-        )
+        raise ValueError(NAN_MESSAGE)
 
 
 def _magnitude(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -166,6 +174,7 @@ def neuron_step(
     mode, in x's dtype; v_next = u[t] − V_th·s[t] with s[t] the (reconstructed) integer count, so the
     recurrence is identical in both modes. Spike-driven outputs carry no gradient.
     """
+    check_exact_integers(x.dtype, D)
     u = beta * v + x.to(v.dtype)  # Eq 1 (v already holds u[t−1] − V_th·s[t−1])
     h = normalise(u, v_threshold)
     if spike_driven:
