@@ -1,0 +1,309 @@
+"""Checkpoint I/O: read mamba_ssm, transformers and SpikingMamba directories (local or hub) safely.
+
+Three formats, told apart by config.json:
+
+- mamba_ssm (`state-spaces/mamba2-*`): ``d_model``, ``n_layer``, ``ssm_cfg`` {"layer": "Mamba2", ...},
+  ``vocab_size`` (unpadded; the weights are padded to ``pad_vocab_size_multiple``), weights in
+  pytorch_model.bin with `MambaLMHeadModel` names — ours.
+- transformers (``model_type: "mamba2"``): ``hidden_size``, ``n_groups`` (default 8, not 1!),
+  ``tie_word_embeddings`` (default False) ...; safetensors; ``backbone.embeddings`` is renamed.
+- SpikingMamba (``model_type: "spiking_mamba"``): our own `save_pretrained` output.
+
+Weights load only through safetensors or ``torch.load(weights_only=True)``: nothing is unpickled.
+Hub names are fetched with `huggingface_hub.snapshot_download` (NOT RUN HERE: no network; the tests
+use local directories).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import pickle
+import shutil
+import tempfile
+
+import torch
+
+from models.configuration import SpikingMambaConfig, default_sgc_layers
+
+# mamba_ssm `MambaConfig` defaults (mamba_ssm/models/config_mamba.py).
+MAMBA_SSM_LM_DEFAULTS = dict(d_intermediate=0, vocab_size=50277, ssm_cfg={}, attn_layer_idx=[], attn_cfg={},
+                             rms_norm=True, residual_in_fp32=True, fused_add_norm=True,
+                             pad_vocab_size_multiple=8, tie_embeddings=True)
+# mamba_ssm `Mamba2.__init__` arguments that shape the math -> our field (defaults are the config's).
+MAMBA_SSM_SSM_FIELDS = dict(d_state="d_state", d_conv="d_conv", expand="expand", headdim="headdim",
+                            ngroups="ngroups", chunk_size="chunk_size", rmsnorm="rmsnorm",
+                            norm_before_gate="norm_before_gate", D_has_hdim="D_has_hdim", bias="bias",
+                            conv_bias="conv_bias", dt_limit="dt_limit")
+# ... and the ones that only matter for initialisation or kernels.
+MAMBA_SSM_SSM_IGNORED = {"layer", "dt_min", "dt_max", "dt_init_floor", "A_init_range", "conv_init",
+                         "use_mem_eff_path", "activation", "sequence_parallel", "process_group"}
+# transformers `Mamba2Config` field -> our field.
+TRANSFORMERS_FIELDS = dict(vocab_size="vocab_size", hidden_size="d_model", num_hidden_layers="n_layer",
+                           state_size="d_state", conv_kernel="d_conv", expand="expand", head_dim="headdim",
+                           n_groups="ngroups", chunk_size="chunk_size", layer_norm_epsilon="norm_epsilon",
+                           use_bias="bias", use_conv_bias="conv_bias", time_step_limit="dt_limit",
+                           residual_in_fp32="residual_in_fp32", tie_word_embeddings="tie_word_embeddings",
+                           pad_token_id="pad_token_id", bos_token_id="bos_token_id",
+                           eos_token_id="eos_token_id")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+NEURON_OVERRIDES = ("neuron_in", "neuron_out", "D", "T", "beta", "alpha", "v_threshold_in", "v_threshold_out")
+# from_pretrained kwargs that transformers' Auto classes and tools (lm-eval, TRL) pass and that do not
+# apply here.
+IGNORED_HUB_KWARGS = {"trust_remote_code", "_from_auto", "_from_pipeline", "low_cpu_mem_usage",
+                      "use_safetensors", "attn_implementation", "adapter_kwargs", "output_loading_info",
+                      "state_dict", "offload_folder", "offload_state_dict", "quantization_config"}
+
+
+@contextlib.contextmanager
+def staged_directory(directory: str):
+    """Write files into a temporary sibling directory, then move each into ``directory`` with
+    os.replace, so no reader ever sees a half-written file."""
+    os.makedirs(directory, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=directory)
+    try:
+        yield tmp
+        for name in os.listdir(tmp):
+            os.replace(os.path.join(tmp, name), os.path.join(directory, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- locating -----------------------
+
+def resolve_checkpoint_dir(name_or_path, revision=None, cache_dir=None, token=None,
+                           local_files_only=False) -> str:
+    """A local directory, or a hub repo id downloaded with `huggingface_hub.snapshot_download`."""
+    path = os.fspath(name_or_path)
+    if os.path.isdir(path):
+        return path
+    if os.path.exists(path):
+        raise ValueError(f"{path} is a file; pass the directory that holds config.json and the weights")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id=path, revision=revision, cache_dir=cache_dir, token=token,
+                                 local_files_only=local_files_only,
+                                 allow_patterns=["*.json", "*.safetensors", "*.bin"])
+    except Exception as err:  # noqa: BLE001 - any hub failure means "not found" to the caller
+        raise FileNotFoundError(
+            f"{path!r} is not a local directory, and downloading it from the Hugging Face hub failed "
+            f"({type(err).__name__}: {err}). Pass a directory with config.json + weights, or a hub id "
+            "such as 'state-spaces/mamba2-130m' on a machine with network access."
+        ) from err
+
+
+def read_config(directory: str) -> tuple[str, dict]:
+    """-> (format, config dict) with format "mamba_ssm", "transformers" or "spiking_mamba"."""
+    path = os.path.join(directory, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no config.json in {directory}; a Mamba2 checkpoint directory needs one")
+    with open(path) as f:
+        try:
+            cfg = json.load(f, object_hook=_decode_float_tag)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); the file is truncated or corrupt") from err
+    model_type = cfg.get("model_type")
+    if model_type == SpikingMambaConfig.model_type:
+        return "spiking_mamba", cfg
+    if model_type == "mamba2":
+        return "transformers", cfg
+    if model_type is None and "d_model" in cfg and "n_layer" in cfg:
+        return "mamba_ssm", cfg
+    raise ValueError(f"{path} is not a Mamba2 checkpoint (model_type={model_type!r}); expected a "
+                     "mamba_ssm Mamba2 config (d_model, n_layer, ssm_cfg), transformers 'mamba2' or 'spiking_mamba'")
+
+
+def _decode_float_tag(obj: dict):
+    """transformers writes inf / nan in config.json as {"__float__": "Infinity"}."""
+    return float(obj["__float__"]) if set(obj) == {"__float__"} else obj
+
+
+# ---------------------------------------------------------------- configs -----------------------
+
+def config_from_mamba_ssm(cfg: dict) -> dict:
+    """mamba_ssm `MambaConfig` dict -> SpikingMambaConfig kwargs (vocab padded as mamba_ssm pads)."""
+    cfg = {**MAMBA_SSM_LM_DEFAULTS, **cfg}
+    ssm = dict(cfg["ssm_cfg"] or {})
+    if ssm.get("layer", "Mamba1") != "Mamba2":
+        raise ValueError(f"ssm_cfg.layer = {ssm.get('layer', 'Mamba1')!r}: only Mamba2 checkpoints "
+                         "(ssm_cfg.layer = 'Mamba2', e.g. state-spaces/mamba2-*) are supported")
+    if cfg["d_intermediate"]:
+        raise ValueError(f"d_intermediate = {cfg['d_intermediate']}: Mamba2 blocks with an MLP are not supported")
+    if cfg["attn_layer_idx"]:
+        raise ValueError(f"attn_layer_idx = {cfg['attn_layer_idx']}: hybrid attention models are not supported")
+    if not cfg["rms_norm"]:
+        raise ValueError("rms_norm = false (LayerNorm blocks) is not supported; Mamba2 checkpoints use RMSNorm")
+    if ssm.get("d_ssm") not in (None, ssm.get("expand", 2) * cfg["d_model"]):
+        raise ValueError(f"ssm_cfg.d_ssm = {ssm['d_ssm']}: partial-SSM Mamba2 (extra gated MLP) is not supported")
+    unknown = set(ssm) - set(MAMBA_SSM_SSM_FIELDS) - MAMBA_SSM_SSM_IGNORED - {"d_ssm"}
+    if unknown:
+        raise ValueError(f"unsupported ssm_cfg keys {sorted(unknown)} in a mamba_ssm config")
+    mult = cfg["pad_vocab_size_multiple"]
+    out = {ours: ssm[theirs] for theirs, ours in MAMBA_SSM_SSM_FIELDS.items() if theirs in ssm}
+    out.update(d_model=cfg["d_model"], n_layer=cfg["n_layer"], vocab_size=math.ceil(cfg["vocab_size"] / mult) * mult,
+               pad_vocab_size_multiple=mult, residual_in_fp32=cfg["residual_in_fp32"],
+               tie_word_embeddings=cfg["tie_embeddings"], norm_epsilon=1e-5)
+    return out
+
+
+def config_from_transformers(cfg: dict) -> dict:
+    """transformers `Mamba2Config` dict -> SpikingMambaConfig kwargs, with transformers' own defaults."""
+    from transformers import Mamba2Config
+
+    t = Mamba2Config(**{k: v for k, v in cfg.items() if k not in ("model_type", "architectures", "transformers_version")})
+    if t.hidden_act != "silu":
+        raise ValueError(f"hidden_act = {t.hidden_act!r}: Mamba2 uses SiLU; other activations are not supported")
+    out = {ours: getattr(t, theirs) for theirs, ours in TRANSFORMERS_FIELDS.items()}
+    if t.num_heads * t.head_dim != t.expand * t.hidden_size:
+        raise ValueError(f"num_heads * head_dim = {t.num_heads * t.head_dim} != expand * hidden_size = "
+                         f"{t.expand * t.hidden_size} in the transformers config")
+    out["dt_limit"] = list(out["dt_limit"])
+    return out
+
+
+def transformers_config_dict(config: SpikingMambaConfig) -> dict:
+    """The inverse of `config_from_transformers` (for writing transformers-format checkpoints)."""
+    out = {theirs: getattr(config, ours) for theirs, ours in TRANSFORMERS_FIELDS.items()}
+    out.update(num_heads=config.nheads, time_step_limit=tuple(config.dt_limit))
+    return out
+
+
+# ---------------------------------------------------------------- weights ----------------------
+
+def load_state_dict(directory: str) -> dict[str, torch.Tensor]:
+    """All tensors of a checkpoint directory (single file or sharded index), loaded safely."""
+    for name in WEIGHT_FILES:
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        if not name.endswith(".index.json"):
+            return _load_file(path)
+        with open(path) as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        state = {}
+        for shard in shards:
+            shard_path = os.path.join(directory, shard)
+            if not os.path.isfile(shard_path):
+                raise FileNotFoundError(f"{path} lists shard {shard}, which is missing from {directory}")
+            state.update(_load_file(shard_path))
+        return state
+    raise FileNotFoundError(f"no weights in {directory}: expected one of {', '.join(WEIGHT_FILES)}")
+
+
+def _load_file(path: str) -> dict[str, torch.Tensor]:
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except Exception as err:  # safetensors raises SafetensorError / OSError on bad files
+            raise ValueError(f"cannot read {path} ({err}); the file is truncated or not safetensors — "
+                             "re-download or re-save it") from err
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({err}). "
+            "Loading it fully could run arbitrary code, so it is not done; if you trust the file, convert "
+            "it once to safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors'))."
+        ) from err
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(f"cannot read {path} ({err}); the file is truncated or corrupt — re-download it") from err
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a flat state dict of tensors")
+    return state
+
+
+def to_our_names(state: dict[str, torch.Tensor], fmt: str) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint's keys to mamba_ssm names (transformers: backbone.embeddings -> embedding)."""
+    if fmt != "transformers":
+        return state
+    return {k.replace("backbone.embeddings.", "backbone.embedding.", 1): v for k, v in state.items()}
+
+
+def assign_weights(model, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``state`` into ``model`` after checking names and shapes; tie lm_head; start new SGC
+    branches from their projection. Raises ValueError naming every missing / unexpected tensor and
+    the first tensor whose shape does not fit the config."""
+    expected = model.state_dict()
+    tied = model.config.tie_word_embeddings
+    sgc = {k for k in expected if "_sgc." in k}
+    state = {k: v for k, v in state.items() if "_sgc." not in k or k in sgc}  # SGC not asked for: drop
+    if tied:
+        state.pop("lm_head.weight", None)  # mamba_ssm saves the tied copy too
+    required = set(expected) - sgc - ({"lm_head.weight"} if tied else set())
+    missing, unexpected = sorted(required - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{source} does not match the config: missing tensors {missing[:8]}"
+                         f"{' ...' if len(missing) > 8 else ''}, unexpected tensors {unexpected[:8]}"
+                         f"{' ...' if len(unexpected) > 8 else ''}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(
+                f"{source}: tensor {name} has shape {tuple(tensor.shape)} but the config expects "
+                f"{tuple(expected[name].shape)} (d_model={model.config.d_model}, d_state={model.config.d_state}, "
+                f"ngroups={model.config.ngroups}, headdim={model.config.headdim}, vocab_size={model.config.vocab_size}); "
+                "the config.json does not describe these weights"
+            )
+    model.load_state_dict(state, strict=False)
+    if tied:
+        model.tie_weights()
+    loaded_sgc = {k.rsplit(".", 1)[0] for k in state if k in sgc}
+    for name, module in model.named_modules():
+        if name.endswith("_sgc") and name not in loaded_sgc:
+            module.init_from_projection()
+
+
+# ---------------------------------------------------------------- from_pretrained ---------------
+
+def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_layers=None, config=None,
+                    dtype=None, torch_dtype=None, device=None, device_map=None, revision=None,
+                    cache_dir=None, token=None, local_files_only=False, **overrides):
+    """See `SpikingMambaForCausalLM.from_pretrained`."""
+    for key in IGNORED_HUB_KWARGS & set(overrides):
+        overrides.pop(key)
+    unknown = set(overrides) - set(NEURON_OVERRIDES)
+    if unknown:
+        raise TypeError(f"from_pretrained got unexpected keyword arguments {sorted(unknown)}; neuron options "
+                        f"are neuron, v_threshold, sgc_layers, {', '.join(NEURON_OVERRIDES)}")
+    for side in ("in", "out"):
+        if neuron is not None:
+            overrides.setdefault(f"neuron_{side}", neuron)
+        if v_threshold is not None:
+            overrides.setdefault(f"v_threshold_{side}", v_threshold)
+
+    directory = resolve_checkpoint_dir(name_or_path, revision, cache_dir, token, local_files_only)
+    fmt, raw = read_config(directory)
+    if fmt == "spiking_mamba":
+        base = config.to_dict() if isinstance(config, SpikingMambaConfig) else raw
+        kwargs = {k: v for k, v in base.items() if k not in ("model_type", "transformers_version", "architectures")}
+    else:
+        kwargs = config_from_mamba_ssm(raw) if fmt == "mamba_ssm" else config_from_transformers(raw)
+    kwargs.update(overrides)
+    spiking = kwargs.get("neuron_in", "none") != "none" or kwargs.get("neuron_out", "none") != "none"
+    if sgc_layers is not None:
+        kwargs["sgc_layers"] = list(sgc_layers)
+    elif not spiking:
+        kwargs["sgc_layers"] = []
+    elif fmt != "spiking_mamba":  # a new student: first, middle and last block (§4.3)
+        kwargs["sgc_layers"] = default_sgc_layers(kwargs["n_layer"])
+    cfg = SpikingMambaConfig(**kwargs)
+    cfg.name_or_path = os.fspath(name_or_path)
+
+    model = cls(cfg)
+    assign_weights(model, to_our_names(load_state_dict(directory), fmt), f"checkpoint {directory}")
+    dtype = dtype if dtype is not None else torch_dtype
+    if dtype == "auto":
+        dtype = None
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    target = device if device is not None else (device_map if isinstance(device_map, (str, torch.device)) else None)
+    if dtype is not None or target is not None:
+        model.to(device=target, dtype=dtype)
+    return model.eval()

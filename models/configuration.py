@@ -1,0 +1,140 @@
+"""`SpikingMambaConfig`: the Mamba2 shape (mamba_ssm names) plus the neuron placement of §4.1.
+
+Field names follow mamba_ssm's `MambaConfig` / `Mamba2` arguments (``d_model``, ``n_layer``,
+``d_state``, ``headdim``, ``ngroups`` ...), so a `state-spaces/mamba2-*` config maps onto it one to
+one; ``hidden_size`` / ``num_hidden_layers`` are aliases for the transformers ecosystem.
+``vocab_size`` is the size of the embedding matrix, i.e. already padded to
+``pad_vocab_size_multiple`` (mamba_ssm pads; the logits have this many columns).
+
+Neurons (§3.2, §4.1): ``neuron_in`` sits before every block's ``in_proj`` and ``neuron_out`` before
+every ``out_proj``; each is ``"none"`` (plain Mamba2: the teacher), ``"lif"``, ``"ilif"`` or
+``"tilif"``. A neuron normalises its input by its threshold (``v_threshold_in`` / ``v_threshold_out``,
+V_th = 1 in the paper) and emits an integer count in units of V_th; the projection after it restores
+the scale with one multiply per *output* element (``y = V_th · W q``), so the spike-driven path stays
+accumulate-only over the inputs. ``D`` is the largest integer a neuron emits (LIF: 1), ``T`` the number
+of logical neuron steps per token (the paper's "T × D" step notation; T = 1 throughout the paper).
+
+``sgc_layers`` lists the blocks that carry the training-only SGC branch (§4.2, Eq 10–11).
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import PretrainedConfig
+
+NEURON_KINDS = ("none", "lif", "ilif", "tilif")
+
+
+class SpikingMambaConfig(PretrainedConfig):
+    model_type = "spiking_mamba"
+    attribute_map = {"hidden_size": "d_model", "num_hidden_layers": "n_layer"}
+
+    # Mamba2 shape; defaults are mamba_ssm's (`MambaConfig`, `Mamba2.__init__`).
+    vocab_size: int = 50288
+    d_model: int = 768
+    n_layer: int = 24
+    d_state: int = 128
+    d_conv: int = 4
+    expand: int = 2
+    headdim: int = 64
+    ngroups: int = 1
+    chunk_size: int = 256
+    norm_epsilon: float = 1e-5
+    rmsnorm: bool = True
+    norm_before_gate: bool = False
+    D_has_hdim: bool = False
+    bias: bool = False
+    conv_bias: bool = True
+    dt_limit: list | tuple = (0.0, math.inf)
+    residual_in_fp32: bool = True
+    pad_vocab_size_multiple: int = 16
+    tie_word_embeddings: bool = True
+    # Spiking neurons (§4.1) and the SGC branch (§4.2).
+    neuron_in: str = "none"
+    neuron_out: str = "none"
+    D: int = 4
+    T: int = 1
+    beta: float = 0.25
+    alpha: float = 1.0
+    v_threshold_in: float = 1.0
+    v_threshold_out: float = 1.0
+    sgc_layers: list | tuple = ()
+    # Token ids (mamba2 checkpoints use the GPT-NeoX tokenizer: <|endoftext|> = 0).
+    pad_token_id: int | None = None
+    bos_token_id: int | None = None
+    eos_token_id: int | list | None = None
+    use_cache: bool = True
+
+    def __post_init__(self, **kwargs):
+        self.dt_limit = [float(v) for v in self.dt_limit]
+        self.sgc_layers = sorted({int(i) for i in self.sgc_layers})
+        super().__post_init__(**kwargs)
+        self.validate()
+
+    # ---- derived sizes (Appendix A: H heads of P channels, N states, G groups) ----
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def nheads(self) -> int:
+        return self.d_inner // self.headdim
+
+    @property
+    def conv_dim(self) -> int:
+        return self.d_inner + 2 * self.ngroups * self.d_state
+
+    @property
+    def d_in_proj(self) -> int:
+        """Eq 16: in_proj width 2·H·P + 2·G·N + H (z, x, B, C, Δ)."""
+        return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
+
+    @property
+    def is_spiking(self) -> bool:
+        return self.neuron_in != "none" or self.neuron_out != "none"
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first inconsistent field and how to fix it."""
+        for name in ("vocab_size", "d_model", "n_layer", "d_state", "d_conv", "expand", "headdim",
+                     "ngroups", "chunk_size", "T"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"SpikingMambaConfig.{name} must be a positive integer, got {value!r}")
+        if self.d_inner % self.headdim:
+            raise ValueError(
+                f"expand * d_model = {self.d_inner} is not divisible by headdim = {self.headdim}; "
+                "choose headdim dividing expand * d_model"
+            )
+        if self.nheads % self.ngroups:
+            raise ValueError(
+                f"nheads = {self.nheads} is not divisible by ngroups = {self.ngroups}; "
+                "ngroups must divide expand * d_model / headdim"
+            )
+        for name in ("neuron_in", "neuron_out"):
+            kind = getattr(self, name)
+            if kind not in NEURON_KINDS:
+                raise ValueError(f"unknown neuron kind {name}={kind!r}; choose one of {NEURON_KINDS}")
+        if not isinstance(self.D, int) or isinstance(self.D, bool) or self.D < 1:
+            raise ValueError(f"D (largest spike count per neuron) must be an integer >= 1, got {self.D!r}")
+        for name in ("v_threshold_in", "v_threshold_out"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        bad = [i for i in self.sgc_layers if not 0 <= i < self.n_layer]
+        if bad:
+            raise ValueError(
+                f"sgc_layers {bad} out of range: this model has n_layer = {self.n_layer} blocks "
+                f"(valid indices 0..{self.n_layer - 1})"
+            )
+        if self.sgc_layers and not self.is_spiking:
+            raise ValueError(
+                "sgc_layers needs a spiking projection to compensate, but neuron_in and neuron_out are "
+                "both 'none'; set a neuron kind or sgc_layers=[]"
+            )
+
+
+
+def default_sgc_layers(n_layer: int) -> list[int]:
+    """§4.3: the SGC path on the first, middle and last block."""
+    return sorted({0, n_layer // 2, n_layer - 1})

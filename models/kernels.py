@@ -1,0 +1,64 @@
+"""Optional CUDA kernels from mamba_ssm / causal_conv1d for the Mamba2 block, chosen per call.
+
+`cuda_kernels(tensor)` returns the kernels to use for *this* tensor: ``None`` unless the tensor is on
+a CUDA device, so a CPU run never touches them even when mamba_ssm happens to be importable (the
+failure mode of transformers' Mamba2, which picks kernels at import time). Each kernel is optional on
+its own: a missing package leaves that attribute ``None`` and the block uses its plain-PyTorch form.
+
+Never used here: mamba_ssm's `mamba_split_conv1d_scan_combined(..., outproj_weight=...)`, which fuses
+out_proj into the scan and would skip the neuron that must sit before out_proj (§4.1).
+
+NOT RUN HERE: this machine has no GPU, so the real kernels were never executed by this project's
+tests. The selection logic and the argument plumbing are tested on CPU with fake kernel modules
+(transformers' own torch fallbacks of the same functions) injected in place of the real packages.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from types import SimpleNamespace
+
+import torch
+
+INSTALL_HINT = "pip install mamba-ssm causal-conv1d (CUDA only; see environment.yml)"
+
+# attribute -> (module, function) in the published packages
+_KERNELS = {
+    "chunk_scan": ("mamba_ssm.ops.triton.ssd_combined", "mamba_chunk_scan_combined"),
+    "state_update": ("mamba_ssm.ops.triton.selective_state_update", "selective_state_update"),
+    "gated_rmsnorm": ("mamba_ssm.ops.triton.layernorm_gated", "rmsnorm_fn"),
+    "conv": ("causal_conv1d", "causal_conv1d_fn"),
+    "conv_update": ("causal_conv1d", "causal_conv1d_update"),
+}
+
+
+def on_cuda(tensor: torch.Tensor) -> bool:
+    """The device test the selection hinges on (a seam for CPU tests of the kernel path)."""
+    return tensor.is_cuda
+
+
+@functools.cache
+def _import_kernels() -> SimpleNamespace:
+    found = {}
+    for attr, (module, name) in _KERNELS.items():
+        try:
+            found[attr] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            found[attr] = None
+    return SimpleNamespace(**found)
+
+
+def cuda_kernels(tensor: torch.Tensor) -> SimpleNamespace | None:
+    """Kernels usable for ``tensor``: None on CPU (or when no kernel package imports), else a
+    namespace whose attributes (chunk_scan, state_update, gated_rmsnorm, conv, conv_update) are the
+    kernel functions or None where the package is missing."""
+    if not on_cuda(tensor):
+        return None
+    kernels = _import_kernels()
+    return kernels if any(vars(kernels).values()) else None
+
+
+def clear_cache() -> None:
+    """Forget the imported kernels (tests swap the modules in sys.modules)."""
+    _import_kernels.cache_clear()

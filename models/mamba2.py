@@ -1,0 +1,339 @@
+"""The Mamba2 block (Appendix A, Eq 16–21) with SpikingMamba's neurons before in_proj and out_proj (§4.1).
+
+One block, read top to bottom in `Mamba2Mixer.forward`:
+
+    u ─ in_neuron ─ in_proj (Eq 16) ─ split z | xBC | Δ (Eq 17)
+        xBC ─ causal depthwise conv + SiLU ─ split x | B | C
+        x, Δ, B, C ─ SSD scan (Eq 18–19, + D·x skip) ─ y
+        y, z ─ gated RMSNorm (Eq 20) ─ out_neuron ─ out_proj (Eq 21)
+
+Plain PyTorch runs everywhere: `ssd_chunked` is the chunked SSD algorithm for whole sequences (as in
+mamba_ssm's `modules/ssd_minimal.py`) and `ssd_step` the recurrence for one decoded token. On CUDA
+tensors the block calls mamba_ssm / causal_conv1d kernels where installed (see `models/kernels.py`;
+those CUDA paths were NOT run here — no GPU — only their plumbing, with fake kernels on CPU).
+
+Shapes: B batch, L tokens, H heads, P head dim, G groups, N state size, K conv width.
+Parameter names are mamba_ssm's: in_proj, conv1d, dt_bias, A_log, D, norm, out_proj.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models import kernels
+from models.configuration import SpikingMambaConfig
+
+
+# ---------------------------------------------------------------- SSD scan (Eq 18–19) ----------
+
+def segsum(a: torch.Tensor) -> torch.Tensor:
+    """[..., T] -> [..., T, T] with out[..., i, j] = Σ_{j<k≤i} a_k for j ≤ i, -inf above the diagonal.
+
+    exp(segsum(Δ·A)) is the decay α_{j+1}·…·α_i from step j to step i (Eq 18), computed stably by
+    masked cumulative sums rather than differences of cumulative sums."""
+    t = a.size(-1)
+    a = a[..., None].expand(*a.shape, t)
+    a = a.masked_fill(~torch.tril(torch.ones(t, t, dtype=torch.bool, device=a.device), -1), 0)
+    out = torch.cumsum(a, dim=-2)
+    return out.masked_fill(~torch.tril(torch.ones(t, t, dtype=torch.bool, device=a.device)), -torch.inf)
+
+
+def _heads(bc: torch.Tensor, nheads: int) -> torch.Tensor:
+    """B or C [..., G, N] -> [..., H, N]: each group serves H/G consecutive heads."""
+    return bc.repeat_interleave(nheads // bc.shape[-2], dim=-2)
+
+
+def ssd_chunked(x, dt, A, B, C, chunk_size: int, initial_state=None):
+    """Eq 18–19 (without the D·x skip) over a whole sequence with the chunked SSD algorithm.
+
+    x [B, L, H, P], dt [B, L, H] (Δ after softplus), A [H] (negative), B, C [B, L, G, N],
+    initial_state [B, H, P, N] or None.  Returns y [B, L, H, P] and the final state [B, H, P, N],
+    all float32. Within a chunk the output is the masked "attention" form C·(L∘Bᵀ)·x; chunks are
+    linked by passing the state, so the result equals `ssd_step` applied token by token.
+    """
+    b, l, h, p = x.shape
+    x, dt, B, C = x.float(), dt.float(), _heads(B.float(), h), _heads(C.float(), h)
+    xdt, adt = x * dt[..., None], A.float() * dt                     # Δ·x and log α = Δ·A
+    cs = min(chunk_size, l)
+    pad = (-l) % cs                                                  # zero steps: α = 1, no input
+    xdt, adt, B, C = (F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (xdt, adt, B, C))
+    c = (l + pad) // cs
+    xdt, B, C = (t.reshape(b, c, cs, h, -1) for t in (xdt, B, C))    # [b, c, l, h, p|n]
+    adt = adt.reshape(b, c, cs, h).permute(0, 3, 1, 2)              # [b, h, c, l]
+    a_cum = torch.cumsum(adt, dim=-1)
+
+    # 1. within each chunk: y_i = Σ_{j≤i} (C_i·B_j) α_{j+1..i} Δ_j x_j
+    scores = torch.einsum("bclhn,bcshn->bhcls", C, B) * torch.exp(segsum(adt))
+    y = torch.einsum("bhcls,bcshp->bclhp", scores, xdt)
+    # 2. state each chunk contributes at its end
+    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)                # [b, h, c, l]
+    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, decay_to_end, xdt)
+    # 3. pass states across chunk boundaries
+    if initial_state is None:
+        initial_state = torch.zeros_like(states[:, 0])
+    states = torch.cat([initial_state[:, None].float(), states], dim=1)
+    chunk_decay = torch.exp(segsum(F.pad(a_cum[..., -1], (1, 0))))  # [b, h, c+1, c+1]
+    states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
+    states, final_state = states[:, :-1], states[:, -1]
+    # 4. what the state entering each chunk adds to its outputs
+    y = y + torch.einsum("bclhn,bchpn,bhcl->bclhp", C, states, torch.exp(a_cum))
+    return y.reshape(b, c * cs, h, p)[:, :l], final_state
+
+
+def ssd_step(state, x, dt, A, B, C):
+    """Eq 18–19 (without the D·x skip) for one token; updates ``state`` in place.
+
+    state [B, H, P, N] float32, x [B, H, P], dt [B, H] (after softplus), A [H], B, C [B, G, N].
+    h_t = α_t h_{t-1} + (Δ_t B_t) ⊗ x_t ;  y_t = C_t h_t.  Returns y [B, H, P] float32.
+    """
+    h = x.shape[1]
+    B, C, dt = _heads(B.float(), h), _heads(C.float(), h), dt.float()
+    state.mul_(torch.exp(dt * A)[..., None, None])
+    state.add_((x.float() * dt[..., None])[..., None] * B[:, :, None, :])
+    return torch.matmul(state, C[..., None]).squeeze(-1)
+
+
+# ---------------------------------------------------------------- conv and norms ----------------
+
+def causal_conv(x, weight, bias, conv_state=None):
+    """Causal depthwise conv + SiLU. x [B, C, L], weight [C, 1, K] -> [B, C, L].
+
+    With ``conv_state`` [B, C, K] (the last K inputs seen so far) the sequence continues from it and
+    the state is updated in place; without it the sequence starts from zeros."""
+    k, l = weight.shape[-1], x.shape[-1]
+    if conv_state is None:
+        y = F.conv1d(x, weight, bias, padding=k - 1, groups=x.shape[1])[..., :l]
+    else:
+        x = torch.cat([conv_state.to(x.dtype), x], dim=-1)
+        conv_state.copy_(x[..., -k:])
+        y = F.conv1d(x, weight, bias, groups=x.shape[1])[..., -l:]
+    return F.silu(y)
+
+
+def causal_conv_step(x, weight, bias, conv_state):
+    """One token of `causal_conv`: x [B, C], conv_state [B, C, K] updated in place -> [B, C]."""
+    conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1))
+    conv_state[:, :, -1] = x
+    y = torch.einsum("bck,ck->bc", conv_state, weight[:, 0])
+    return F.silu(y if bias is None else y + bias)
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm over the last dim, computed in float32, output in the weight's dtype."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(self.weight.dtype)
+
+
+class GatedRMSNorm(nn.Module):
+    """Eq 20: Norm(y ⊙ SiLU(z)), RMS taken per group of ``group_size`` channels (mamba_ssm
+    `RMSNormGated`, norm_before_gate=False; with norm_before_gate=True: Norm(y) ⊙ SiLU(z))."""
+
+    def __init__(self, dim: int, group_size: int, eps: float, norm_before_gate: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.group_size, self.eps, self.norm_before_gate = group_size, eps, norm_before_gate
+
+    def forward(self, y, z):
+        """y, z [B, L, d_inner] -> [B, L, d_inner] in y's dtype."""
+        k = kernels.cuda_kernels(y)
+        if k is not None and k.gated_rmsnorm is not None:
+            return k.gated_rmsnorm(y, self.weight, None, z=z, eps=self.eps, group_size=self.group_size,
+                                   norm_before_gate=self.norm_before_gate)
+        dtype, y, gate = y.dtype, y.float(), F.silu(z.float())
+        if not self.norm_before_gate:
+            y = y * gate
+        groups = y.unflatten(-1, (-1, self.group_size))
+        y = F.rms_norm(groups, (self.group_size,), eps=self.eps).flatten(-2) * self.weight.float()
+        if self.norm_before_gate:
+            y = y * gate
+        return y.to(dtype)
+
+
+# ---------------------------------------------------------------- the block --------------------
+
+class Mamba2Mixer(nn.Module):
+    """One Mamba2 mixer (Eq 16–21) with optional spiking neurons before in_proj and out_proj (§4.1).
+
+    Children: in_neuron? · in_proj · conv1d · dt_bias · A_log · D · norm · out_neuron? · out_proj,
+    plus the SGC branches in_sgc? / out_sgc? on SGC layers (training only, §4.2).
+    """
+
+    def __init__(self, config: SpikingMambaConfig, layer_idx: int):
+        super().__init__()
+        c = self.config = config
+        self.layer_idx = layer_idx
+        self.d_inner, self.nheads, self.headdim = c.d_inner, c.nheads, c.headdim
+        self.ngroups, self.d_state, self.conv_dim = c.ngroups, c.d_state, c.conv_dim
+        self.chunk_size, self.dt_limit = c.chunk_size, tuple(c.dt_limit)
+
+        self.in_neuron, self.in_proj = spiking_projection(c, "in", c.d_model, c.d_in_proj)
+        self.conv1d = nn.Conv1d(c.conv_dim, c.conv_dim, c.d_conv, groups=c.conv_dim,
+                                padding=c.d_conv - 1, bias=c.conv_bias)
+        self.dt_bias = nn.Parameter(torch.zeros(c.nheads))
+        self.A_log = nn.Parameter(torch.zeros(c.nheads))
+        self.D = nn.Parameter(torch.ones(c.d_inner if c.D_has_hdim else c.nheads))
+        self.norm = (GatedRMSNorm(c.d_inner, c.d_inner // c.ngroups, c.norm_epsilon, c.norm_before_gate)
+                     if c.rmsnorm else None)
+        self.out_neuron, self.out_proj = spiking_projection(c, "out", c.d_inner, c.d_model)
+        self.spike_driven = False
+        if layer_idx in c.sgc_layers:
+            from models.sgc import SGCBranch
+
+            if self.in_neuron is not None:
+                self.in_sgc = SGCBranch(self.in_proj, c.D, c.v_threshold_in)
+            if self.out_neuron is not None:
+                self.out_sgc = SGCBranch(self.out_proj, c.D, c.v_threshold_out)
+
+    def forward(self, u, conv_state=None, ssm_state=None, attention_mask=None):
+        """Whole sequence: u [B, L, d_model] -> (out [B, L, d_model], L_hidden scalar or None).
+
+        conv_state [B, conv_dim, K] / ssm_state [B, H, P, N]: this layer's recurrent cache; when
+        given, the sequence continues from it and it is updated in place (prefill). One decoded
+        token takes `forward_step` instead. attention_mask [B, L] (1 = token, 0 = padding) zeroes
+        padded positions before in_proj and after the conv, as mamba_ssm / transformers do."""
+        if attention_mask is not None:
+            u = u * attention_mask[..., None].to(u.dtype)
+        zxbcdt, loss_in = self._project("in", u, attention_mask)                         # Eq 16
+        z, xBC, dt = zxbcdt.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)    # Eq 17
+        xBC = self._conv(xBC, conv_state)
+        if attention_mask is not None:
+            xBC = xBC * attention_mask[..., None].to(xBC.dtype)
+        x, B, C = xBC.split([self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], -1)
+        y = self._scan(x.unflatten(-1, (self.nheads, self.headdim)), dt,
+                       B.unflatten(-1, (self.ngroups, self.d_state)),
+                       C.unflatten(-1, (self.ngroups, self.d_state)), ssm_state)         # Eq 18–19
+        y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
+        out, loss_out = self._project("out", y, attention_mask)                         # Eq 21
+        return out, _add(loss_in, loss_out)
+
+    def forward_step(self, u, conv_state, ssm_state):
+        """One decoded token: u [B, 1, d_model] -> [B, 1, d_model]; the cache is updated in place."""
+        zxbcdt, _ = self._project("in", u[:, 0], None)                                  # Eq 16
+        z, xBC, dt = zxbcdt.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)    # Eq 17
+        k = kernels.cuda_kernels(u)
+        if k is not None and k.conv_update is not None:
+            xBC = k.conv_update(xBC[..., None], conv_state, self.conv1d.weight[:, 0], self.conv1d.bias,
+                                activation="silu")[..., 0]
+        else:
+            xBC = causal_conv_step(xBC, self.conv1d.weight, self.conv1d.bias, conv_state)
+        x, B, C = xBC.split([self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], -1)
+        x = x.unflatten(-1, (self.nheads, self.headdim))
+        B, C = B.unflatten(-1, (self.ngroups, self.d_state)), C.unflatten(-1, (self.ngroups, self.d_state))
+        dt = self._softplus_dt(dt)
+        A = -torch.exp(self.A_log.float())
+        if k is not None and k.state_update is not None:
+            p, n = self.headdim, self.d_state
+            y = k.state_update(ssm_state, x, dt[..., None].expand(-1, -1, p),
+                               A[:, None, None].expand(-1, p, n), B, C, D=self._D_heads(),
+                               z=None, dt_bias=None, dt_softplus=False)
+        else:
+            y = ssd_step(ssm_state, x, dt, A, B, C) + x * self._D_heads()                # Eq 18–19
+        y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
+        out, _ = self._project("out", y, None)                                          # Eq 21
+        return out[:, None]
+
+    # ---- pieces --------------------------------------------------------------------------------
+    def _project(self, side: str, x, attention_mask):
+        """§4.1 neuron + projection (+ SGC loss in training) for side "in" or "out"."""
+        neuron, proj = getattr(self, f"{side}_neuron"), getattr(self, f"{side}_proj")
+        if neuron is None:
+            return proj(x), None
+        v_th = getattr(self.config, f"v_threshold_{side}")
+        y = spike_project(neuron, proj, x, v_th, self.config.T, self.spike_driven)
+        sgc = getattr(self, f"{side}_sgc", None)
+        if sgc is None or not self.training:
+            return y, None
+        return y, sgc(x, y, attention_mask)
+
+    def _conv(self, xBC, conv_state):
+        """xBC [B, L, conv_dim] -> SiLU(causal conv) [B, L, conv_dim]; cache updated in place."""
+        x = xBC.transpose(1, 2)
+        k = kernels.cuda_kernels(x)
+        fresh = conv_state is None or not conv_state.any()
+        if k is not None and k.conv is not None and fresh:
+            if conv_state is not None:
+                conv_state.copy_(F.pad(x, (conv_state.shape[-1] - x.shape[-1], 0))[..., -conv_state.shape[-1]:])
+            y = k.conv(x, self.conv1d.weight[:, 0], self.conv1d.bias, activation="silu")
+        else:
+            y = causal_conv(x, self.conv1d.weight, self.conv1d.bias, conv_state)
+        return y.transpose(1, 2)
+
+    def _scan(self, x, dt, B, C, ssm_state):
+        """x [B, L, H, P], dt [B, L, H] (raw), B, C [B, L, G, N] -> y [B, L, H, P] incl. D·x."""
+        A = -torch.exp(self.A_log.float())
+        k = kernels.cuda_kernels(x)
+        if k is not None and k.chunk_scan is not None:
+            out = k.chunk_scan(x, dt, A, B, C, chunk_size=self.chunk_size, D=self._D_heads(), z=None,
+                               dt_bias=self.dt_bias, dt_softplus=True, dt_limit=self.dt_limit,
+                               initial_states=ssm_state, return_final_states=ssm_state is not None)
+            y, final = out if ssm_state is not None else (out, None)
+        else:
+            y, final = ssd_chunked(x, self._softplus_dt(dt), A, B, C, self.chunk_size, ssm_state)
+            y = y + x.float() * self._D_heads()
+        if ssm_state is not None:
+            ssm_state.copy_(final)
+        return y
+
+    def _softplus_dt(self, dt):
+        """Δ = Softplus(Δ' + Δ_bias) (Appendix A), clamped to dt_limit, float32."""
+        dt = F.softplus(dt.float() + self.dt_bias.float())
+        lo, hi = self.dt_limit
+        return dt if (lo, hi) == (0.0, float("inf")) else dt.clamp(lo, hi)
+
+    def _D_heads(self):
+        """The skip D as [H, P] (D_has_hdim) or [H, 1], float32, broadcasting over [.., H, P]."""
+        D = self.D.float()
+        return D.view(self.nheads, self.headdim) if D.numel() == self.d_inner else D[:, None]
+
+    def _gate(self, y, z):
+        """Eq 20 (without rmsnorm: y ⊙ SiLU(z), as mamba_ssm)."""
+        return self.norm(y, z) if self.norm is not None else y * F.silu(z)
+
+
+def _add(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+# ---------------------------------------------------------------- §4.1 spiking projections -----
+
+def spiking_projection(config: SpikingMambaConfig, side: str, d_in: int, d_out: int):
+    """(neuron or None, linear) for the "in" or "out" projection of a block (§3.2, §4.1)."""
+    kind = getattr(config, f"neuron_{side}")
+    if kind == "none":
+        return None, nn.Linear(d_in, d_out, bias=config.bias)
+    from neurons import SpikeDrivenLinear, make_neuron
+
+    neuron = make_neuron(kind, D=config.D, beta=config.beta, alpha=config.alpha,
+                         v_threshold=getattr(config, f"v_threshold_{side}"),
+                         step_mode="s" if config.T == 1 else "m")
+    return neuron, SpikeDrivenLinear(d_in, d_out, bias=config.bias)
+
+
+def spike_project(neuron, proj, x, v_th: float, T: int, spike_driven: bool):
+    """Eq 4 / Eq 9: y = (V_th / T) · W Σ_t f_SN(x)_t + b, for x [..., d_in].
+
+    The neuron normalises x by V_th and emits counts in units of V_th; the T logical steps (the
+    same input repeated, membrane carried between them, reset after each call so that tokens stay
+    independent) are summed. In integer mode the sum goes through the dense linear; in spike-driven
+    mode the neuron's signed binary micro-step spikes go through `forward_spikes`, which only
+    accumulates weight columns. The factor V_th / T is one multiply per output element."""
+    if T > 1:
+        x = x.unsqueeze(0).expand(T, *x.shape)
+    s = neuron(x)
+    neuron.reset()
+    if spike_driven:
+        y = proj.forward_spikes(s, bias=False)
+    else:
+        y = F.linear(s.sum(0) if T > 1 else s, proj.weight)
+    scale = v_th / T
+    if scale != 1.0:
+        y = y * scale
+    return y if proj.bias is None else y + proj.bias

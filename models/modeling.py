@@ -1,0 +1,231 @@
+"""`SpikingMambaForCausalLM`: the Mamba2 language model (mamba_ssm `MambaLMHeadModel` layout) with
+SpikingMamba's neurons (§3.2, §4.1), the SGC loss (§4.2) and recurrent generation.
+
+    embedding ─ [ residual += mixer(norm(residual)) ] × n_layer ─ norm_f ─ lm_head (tied)
+
+The embedding and LM head stay dense (§3.2); the neurons live inside each mixer (`models/mamba2.py`).
+With neuron "none" this is exactly Mamba2 (the teacher).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput
+
+from models.cache import Mamba2Cache
+from models.configuration import SpikingMambaConfig
+from models.mamba2 import Mamba2Mixer, RMSNorm
+from models.sgc import SGCBranch
+
+
+@dataclass
+class SpikingMambaCausalLMOutput(ModelOutput):
+    """loss: next-token CE (labels given), logits [B, L, V] float32, loss_hidden: Eq 10 summed over
+    the SGC projections (0 without SGC or in eval mode), cache_params: the recurrent cache
+    (use_cache), hidden_states: residual stream after the embedding and after each block
+    (n_layer + 1 tensors [B, L, d_model]; the last is the final block's output before norm_f)."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    loss_hidden: torch.Tensor | None = None
+    cache_params: Mamba2Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+class Mamba2Block(GradientCheckpointingLayer):
+    """Pre-norm residual block: residual + mixer(norm(residual)), residual kept in float32 if asked."""
+
+    def __init__(self, config: SpikingMambaConfig, layer_idx: int):
+        super().__init__()
+        self.norm = RMSNorm(config.d_model, config.norm_epsilon)
+        self.mixer = Mamba2Mixer(config, layer_idx)
+
+    def forward(self, residual, conv_state=None, ssm_state=None, attention_mask=None):
+        out, loss_hidden = self.mixer(self.norm(residual), conv_state, ssm_state, attention_mask)
+        return residual + out, loss_hidden
+
+
+class SpikingMambaPreTrainedModel(PreTrainedModel):
+    config_class = SpikingMambaConfig
+    config: SpikingMambaConfig
+    base_model_prefix = "backbone"
+    _no_split_modules = ["Mamba2Block"]
+    supports_gradient_checkpointing = True
+    _is_stateful = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """mamba_ssm's initialisation (Mamba2 + MambaLMHeadModel). Students never use it: they start
+        from the teacher's weights; it serves random tiny models."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            init.normal_(module.weight, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv1d):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, Mamba2Mixer):
+            h = module.nheads
+            init.copy_(module.A_log, torch.log(torch.empty(h).uniform_(1, 16)))            # A ∈ [-16, -1]
+            dt = torch.exp(torch.rand(h) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
+            init.copy_(module.dt_bias, dt + torch.log(-torch.expm1(-dt)))                  # softplus⁻¹(dt)
+            init.ones_(module.D)
+        elif isinstance(module, RMSNorm) or type(module).__name__ == "GatedRMSNorm":
+            init.ones_(module.weight)
+        elif isinstance(module, SGCBranch):
+            module.init_from_projection()
+
+
+class SpikingMambaModel(nn.Module):
+    """The backbone: embedding, n_layer blocks, final RMSNorm (mamba_ssm `MixerModel` names)."""
+
+    def __init__(self, config: SpikingMambaConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(Mamba2Block(config, i) for i in range(config.n_layer))
+        self.norm_f = RMSNorm(config.d_model, config.norm_epsilon)
+        self.residual_in_fp32 = config.residual_in_fp32
+
+    def forward(self, inputs_embeds, cache: Mamba2Cache | None, attention_mask, output_hidden_states: bool):
+        """[B, L, d_model] -> (normed [B, L, d_model], L_hidden or None, hidden_states or None)."""
+        residual = inputs_embeds.float() if self.residual_in_fp32 else inputs_embeds
+        hidden, loss_hidden = ((residual,) if output_hidden_states else None), None
+        step = cache is not None and cache.seqlen_offset > 0 and residual.shape[1] == 1
+        for i, block in enumerate(self.layers):
+            if step:
+                residual = residual + block.mixer.forward_step(
+                    block.norm(residual), cache.conv_states[i], cache.ssm_states[i])
+            else:
+                states = (cache.conv_states[i], cache.ssm_states[i]) if cache is not None else (None, None)
+                residual, loss = block(residual, *states, attention_mask)
+                if loss is not None:
+                    loss_hidden = loss if loss_hidden is None else loss_hidden + loss
+            if output_hidden_states:
+                hidden += (residual,)
+        return self.norm_f(residual), loss_hidden, hidden
+
+
+class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
+    """Mamba2 / SpikingMamba causal LM. See docs/ARCHITECTURE.md "models/ public API"."""
+
+    _tied_weights_keys = {"lm_head.weight": "backbone.embedding.weight"}
+    _supported_generation_modes = ("greedy_search", "sample")
+
+    def __init__(self, config: SpikingMambaConfig):
+        super().__init__(config)
+        self.backbone = SpikingMambaModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.backbone.embedding
+
+    def set_input_embeddings(self, value):
+        self.backbone.embedding = value
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        return False  # the forward creates its own `Mamba2Cache`; generate() passes it back
+
+    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, labels=None,
+                cache_params: Mamba2Cache | None = None, use_cache: bool | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None,
+                logits_to_keep: int = 0, **kwargs) -> SpikingMambaCausalLMOutput:
+        """input_ids [B, L] (or inputs_embeds [B, L, d_model]) -> `SpikingMambaCausalLMOutput`.
+
+        With ``cache_params`` the tokens continue the cached sequence (one token: the recurrent step;
+        several: the chunked scan from the cached state); ``use_cache=True`` creates the cache when
+        none is given. ``labels`` [B, L] give the shifted next-token CE (-100 ignored). ``loss`` is the
+        CE only; pipelines add ``loss_hidden`` (Eq 12). ``attention_mask`` [B, L] zeroes padding."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.backbone.embedding(input_ids)
+        if cache_params is None and use_cache:
+            cache_params = Mamba2Cache(self.config, inputs_embeds.shape[0], inputs_embeds.dtype,
+                                       inputs_embeds.device)
+        if attention_mask is not None and (cache_params is not None and cache_params.seqlen_offset > 0):
+            attention_mask = None  # decoding continues after the (masked) prompt
+        hidden, loss_hidden, all_hidden = self.backbone(
+            inputs_embeds, cache_params, attention_mask, bool(output_hidden_states))
+        if cache_params is not None:
+            cache_params.seqlen_offset += inputs_embeds.shape[1]
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self.lm_head(hidden.to(self.lm_head.weight.dtype)).float()
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        if loss_hidden is None:
+            loss_hidden = logits.new_zeros(())
+        return SpikingMambaCausalLMOutput(loss=loss, logits=logits, loss_hidden=loss_hidden,
+                                          cache_params=cache_params if use_cache or cache_params else None,
+                                          hidden_states=all_hidden)
+
+    def prepare_inputs_for_generation(self, input_ids, cache_params=None, attention_mask=None, **kwargs):
+        """Prefill the whole prompt, then feed one token at a time with the cache."""
+        if cache_params is not None and cache_params.seqlen_offset > 0:
+            kwargs.pop("next_sequence_length", None)
+            return {"input_ids": input_ids[:, -1:], "cache_params": cache_params,
+                    "use_cache": True, "logits_to_keep": kwargs.get("logits_to_keep", 0)}
+        return super().prepare_inputs_for_generation(
+            input_ids, cache_params=cache_params, attention_mask=attention_mask, **kwargs)
+
+    # ---- spiking switches --------------------------------------------------------------------
+    def set_spike_driven(self, enabled: bool = True) -> "SpikingMambaForCausalLM":
+        """Switch every neuron between integer mode (False) and spike-driven inference (True):
+        micro-step spikes (Eq 7–8) into `SpikeDrivenLinear.forward_spikes` (Eq 9)."""
+        for block in self.backbone.layers:
+            mixer = block.mixer
+            mixer.spike_driven = bool(enabled)
+            for neuron in (mixer.in_neuron, mixer.out_neuron):
+                if neuron is not None:
+                    neuron.spike_driven = bool(enabled)
+        return self
+
+    def sgc_parameters(self):
+        """The SGC branches' W′ (and bias): trained, never part of inference (§4.2)."""
+        return [p for n, p in self.named_parameters() if "_sgc." in n]
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, keep_sgc: bool = False, **kwargs):
+        """Write config.json + model.safetensors, each file atomically (temp dir + os.replace).
+
+        By default this is an inference checkpoint: the SGC branches are dropped and the saved config
+        has ``sgc_layers = []``. ``keep_sgc=True`` keeps them (to resume training)."""
+        from models.checkpoint import staged_directory
+
+        state = {k: v for k, v in self.state_dict().items() if keep_sgc or "_sgc." not in k}
+        sgc_layers = self.config.sgc_layers
+        try:
+            if not keep_sgc:
+                self.config.sgc_layers = []
+            with staged_directory(save_directory) as tmp:
+                super().save_pretrained(tmp, state_dict=state, **kwargs)
+        finally:
+            self.config.sgc_layers = sgc_layers
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load a mamba_ssm Mamba2 directory (config.json + pytorch_model.bin), a transformers Mamba2
+        directory, or a saved SpikingMamba, from a local path or a Hugging Face hub name.
+
+        Keyword overrides: neuron= (both sides) or neuron_in= / neuron_out=, D=, T=, beta=, alpha=,
+        v_threshold= (both) or v_threshold_in= / v_threshold_out=, sgc_layers= (None: first, middle
+        and last block for a student built from a teacher, the saved value on reload), dtype=,
+        device=, revision=, cache_dir=. A student starts from the teacher's weights; W′ of new SGC
+        branches starts from W. See `models.checkpoint.load_pretrained`."""
+        from models.checkpoint import load_pretrained
+
+        if model_args:
+            raise TypeError(f"from_pretrained takes keyword arguments only, got extra positionals {model_args}")
+        return load_pretrained(cls, pretrained_model_name_or_path, **kwargs)
+

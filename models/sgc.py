@@ -1,0 +1,61 @@
+"""Smoothed Gradient Compensation (SGC) path, §4.2, Eq 10–11 — training only.
+
+Beside a spiking projection y = W f_SN(x) (scaled by V_th, see `models.mamba2.spike_project`) the
+branch computes y′ = V_th · W′ f_m(x / V_th) + b′ with the range-preserving mimic (Eq 11)
+
+    f_m(h) = D · tanh(h)          (h = x / V_th, the neuron's normalised input; range [−D, D])
+
+and the alignment loss (Eq 10)
+
+    L_hidden = 1/(2T) Σ_t ‖softmax(y_t) − softmax(y′_t)‖²
+
+with softmax over the output features and the mean over the T tokens of every sequence and over the
+batch (padding excluded when an attention mask is given). The model sums L_hidden over all SGC
+projections (in_proj and out_proj of every SGC layer) into ``out.loss_hidden``.
+
+The branch never changes the block output (y passes on untouched), runs only in training mode, is
+dropped from inference checkpoints, and is not part of inference compute. W′ starts as a copy of W.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def hidden_alignment_loss(y: torch.Tensor, y_prime: torch.Tensor, mask: torch.Tensor | None = None):
+    """Eq 10. y, y′ [B, L, d_out] (or [N, d_out]), mask [B, L] of 1/0 or None -> scalar float32."""
+    diff = torch.softmax(y.float(), dim=-1) - torch.softmax(y_prime.float(), dim=-1)
+    per_token = 0.5 * diff.pow(2).sum(-1)
+    if mask is None:
+        return per_token.mean()
+    mask = mask.to(per_token.dtype)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+class SGCBranch(nn.Module):
+    """W′ (+ b′) beside one spiking projection; ``forward(x, y)`` returns L_hidden (Eq 10)."""
+
+    def __init__(self, proj: nn.Linear, D: int, v_threshold: float):
+        super().__init__()
+        self.weight = nn.Parameter(proj.weight.detach().clone())
+        self.bias = nn.Parameter(proj.bias.detach().clone()) if proj.bias is not None else None
+        self._proj = [proj]  # not a submodule: W is owned by the block
+        self.D, self.v_threshold = D, v_threshold
+
+    @torch.no_grad()
+    def init_from_projection(self) -> None:
+        """W′ ← W (and b′ ← b): the paper's initialisation."""
+        proj = self._proj[0]
+        self.weight.copy_(proj.weight)
+        if self.bias is not None:
+            self.bias.copy_(proj.bias)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: the neuron's input [B, L, d_in]; y: the spiking projection's output [B, L, d_out]."""
+        f_m = self.D * torch.tanh(x / self.v_threshold)                                  # Eq 11
+        y_prime = F.linear(f_m, self.weight) * self.v_threshold
+        if self.bias is not None:
+            y_prime = y_prime + self.bias
+        return hidden_alignment_loss(y, y_prime, mask)                                    # Eq 10
