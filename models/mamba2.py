@@ -318,22 +318,23 @@ def spiking_projection(config: SpikingMambaConfig, side: str, d_in: int, d_out: 
 
 
 def spike_project(neuron, proj, x, v_th: float, T: int, spike_driven: bool):
-    """Eq 4 / Eq 9: y = (V_th / T) · W Σ_t f_SN(x)_t + b, for x [..., d_in].
+    """Eq 4 / Eq 9: y = (V_th / T) · W Σ_t f_SN(x)_t + b, for x [..., d_in] -> [..., d_out].
 
-    The neuron normalises x by V_th and emits counts in units of V_th; the T logical steps (the
-    same input repeated, membrane carried between them, reset after each call so that tokens stay
-    independent) are summed. In integer mode the sum goes through the dense linear; in spike-driven
-    mode the neuron's signed binary micro-step spikes go through `forward_spikes`, which only
-    accumulates weight columns. The factor V_th / T is one multiply per output element."""
+    The neuron normalises x by V_th and emits counts in units of V_th; over its T logical steps
+    (the same input repeated, membrane carried between them; reset after every call so that tokens
+    and batches stay independent) the counts are summed. Integer mode feeds the count to the dense
+    linear; spike-driven mode feeds the neuron's signed binary micro-step spikes to
+    `SpikeDrivenLinear.forward_spikes`, which only accumulates weight columns. V_th / T is one
+    multiply per output element, skipped when it is 1 (the paper's V_th = 1, T = 1)."""
     if T > 1:
         x = x.unsqueeze(0).expand(T, *x.shape)
-    s = neuron(x)
+    s = neuron(x)                      # [..] counts, or signed spikes [T·D, ..] when spike-driven
     neuron.reset()
     if spike_driven:
-        y = proj.forward_spikes(s, bias=False)
+        y = proj.forward_spikes(s)
     else:
-        y = F.linear(s.sum(0) if T > 1 else s, proj.weight)
+        y = proj(s.sum(0) if T > 1 else s)
     scale = v_th / T
-    if scale != 1.0:
-        y = y * scale
-    return y if proj.bias is None else y + proj.bias
+    if scale == 1.0:
+        return y
+    return y * scale if proj.bias is None else (y - proj.bias) * scale + proj.bias
