@@ -1,0 +1,172 @@
+"""The policy (a distilled SpikingMamba, SGC kept), its frozen reference, the tokenizer, and the one
+adaptation TRL needs.
+
+SGC during RL (§4.2, §5.3). An exported checkpoint (a distillation run's ``final/``) holds no SGC
+weights, so by default the policy gets fresh SGC branches with W′ ← W — the paper's initialisation,
+from the *distilled* W. ``sgc_init`` instead takes the trained W′ from the distillation checkpoint
+that produced the policy (``checkpoints/step-N/model.safetensors``, whose other weights must equal the
+policy's). The branch never changes the logits, so it only acts through λ·L_hidden, which the trainer
+adds to the DPO/KTO loss (``pipelines/rl/trainer.py``).
+
+The reference policy is a second, frozen load of the same checkpoint without SGC, in eval mode, passed
+to TRL explicitly (TRL would otherwise rebuild one from ``config._name_or_path`` with
+``AutoModelForCausalLM``, i.e. without our loading logic).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers.utils import ModelOutput
+
+SGC_MARK = "_sgc."  # SGC parameters are named ...mixer.{in,out}_sgc.{weight,bias} (models/sgc.py)
+
+
+def resolve_policy(cfg) -> str:
+    """The policy path: ``cfg.policy``, or a tiny random TI-LIF student built (once) in OUTPUT_DIR/tiny_policy
+    from the tiny teacher of ``pipelines.tiny`` — an untrained stand-in for a distilled model."""
+    if cfg.policy is not None:
+        return cfg.policy
+    from models import SpikingMambaForCausalLM
+    from pipelines.tiny import ensure_tiny_teacher
+
+    path = Path(cfg.output_dir) / "tiny_policy"
+    if not (path / "config.json").is_file():
+        teacher = ensure_tiny_teacher(Path(cfg.output_dir) / "tiny_teacher", seed=cfg.seed, **cfg.tiny_policy)
+        student = SpikingMambaForCausalLM.from_pretrained(str(teacher), neuron="tilif", D=4, sgc_layers=[])
+        student.save_pretrained(path)
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(teacher).save_pretrained(path)
+    return str(path)
+
+
+def load_tokenizer(cfg, policy_path: str):
+    """``cfg.tokenizer`` or the one saved with the policy; it needs an EOS (TRL ends completions with it)."""
+    from transformers import AutoTokenizer
+
+    name = cfg.tokenizer or policy_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except OSError as err:
+        raise FileNotFoundError(f"no tokenizer at {name!r} ({err}); set tokenizer= to the one the policy was "
+                                "distilled with (Mamba2 hub checkpoints: EleutherAI/gpt-neox-20b)") from None
+    if tokenizer.eos_token is None:
+        raise ValueError(f"tokenizer {name!r} has no eos_token; TRL appends it to every completion")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # right padding, masked out of every loss
+    return tokenizer
+
+
+def _sgc_layers(cfg, path: str, sgc_state: dict | None) -> list[int]:
+    if not cfg.sgc:
+        return []
+    if sgc_state is not None:
+        found = sorted({int(k.split(".")[2]) for k in sgc_state})  # backbone.layers.N.mixer.x_sgc.*
+        if cfg.sgc_layers is not None and sorted(cfg.sgc_layers) != found:
+            raise ValueError(f"sgc_layers={cfg.sgc_layers} but sgc_init {cfg.sgc_init!r} holds SGC branches "
+                             f"on layers {found}; drop sgc_layers or make them match")
+        return found
+    if cfg.sgc_layers is not None:
+        return list(cfg.sgc_layers)
+    from models import SpikingMambaConfig
+    from models.configuration import default_sgc_layers
+
+    return default_sgc_layers(SpikingMambaConfig.from_pretrained(path).n_layer)
+
+
+def read_sgc_state(checkpoint_dir: str) -> tuple[dict, dict]:
+    """(SGC tensors, other tensors) of a distillation checkpoint's ``model.safetensors``."""
+    from safetensors.torch import load_file
+
+    file = Path(checkpoint_dir) / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"sgc_init={checkpoint_dir!r} has no model.safetensors; give a distillation "
+                                "checkpoint directory (OUTPUT_DIR/checkpoints/step-N) or sgc_init=null")
+    state = load_file(str(file))
+    sgc = {k: v for k, v in state.items() if SGC_MARK in k}
+    if not sgc:
+        raise ValueError(f"sgc_init={checkpoint_dir!r} holds no SGC weights (no '*{SGC_MARK}*' tensors); "
+                         "use sgc_init=null to initialise W' from W")
+    return sgc, {k: v for k, v in state.items() if SGC_MARK not in k}
+
+
+def load_policy(cfg, path: str):
+    """The policy in training mode: SGC branches per ``cfg`` (W′ from ``sgc_init`` or from W), embedding
+    frozen if ``cfg.freeze_embedding`` (Appendix C; the tied LM head with it)."""
+    from models import SpikingMambaForCausalLM
+
+    sgc_state, rest = read_sgc_state(cfg.sgc_init) if cfg.sgc_init else (None, None)
+    policy = SpikingMambaForCausalLM.from_pretrained(path, sgc_layers=_sgc_layers(cfg, path, sgc_state))
+    if not policy.config.is_spiking:
+        raise ValueError(f"policy {path!r} has no spiking neurons (neuron_in = neuron_out = 'none'): it is a "
+                         "Mamba2 teacher, not a distilled SpikingMamba")
+    if sgc_state is not None:
+        own = policy.state_dict()
+        differing = [k for k, v in rest.items() if k in own and not torch.equal(own[k], v.to(own[k].dtype))]
+        if differing:
+            raise ValueError(f"sgc_init {cfg.sgc_init!r} is not the training state of policy {path!r}: "
+                             f"{len(differing)} weight(s) differ, e.g. {differing[0]}; give the checkpoint "
+                             "the policy was exported from")
+        policy.load_state_dict(sgc_state, strict=False)
+    if cfg.freeze_embedding:
+        policy.get_input_embeddings().weight.requires_grad_(False)
+    return policy.train()
+
+
+def load_reference(path: str):
+    """The frozen reference policy π_ref of Eq 14–15: the same checkpoint, no SGC, eval mode."""
+    from models import SpikingMambaForCausalLM
+
+    reference = SpikingMambaForCausalLM.from_pretrained(path, sgc_layers=[])
+    return reference.requires_grad_(False).eval()
+
+
+@dataclass
+class BackboneOutput(ModelOutput):
+    """transformers' base-model output: final hidden states after norm_f [B, L, d_model], plus L_hidden."""
+
+    last_hidden_state: torch.Tensor | None = None
+    loss_hidden: torch.Tensor | None = None
+
+
+class HiddenLossTap:
+    """L_hidden (Eq 10) of the policy's last forward pass with gradients — the pass TRL trains on (KTO's
+    extra no-grad pass for its KL baseline, and evaluation, are skipped)."""
+
+    def __init__(self):
+        self.value: torch.Tensor | None = None
+
+    def take(self) -> torch.Tensor | None:
+        value, self.value = self.value, None
+        return value
+
+
+def expose_backbone(model, tap: HiddenLossTap | None = None) -> None:
+    """Let TRL's fused LM head call ``model.base_model(input_ids=..., attention_mask=..., use_cache=False)``
+    and read ``.last_hidden_state`` (transformers' base-model convention; TRL 1.16 computes per-token
+    log-probs from it and ``lm_head.weight`` without materialising the logits).
+
+    ``SpikingMambaModel.forward`` takes embeddings and returns a tuple; the model's own positional call
+    is passed through unchanged, a keyword ``input_ids`` call is translated. Like TRL's own patch of
+    ``model.forward``, this sets an instance attribute: parameters and checkpoints are untouched. With
+    ``tap``, L_hidden of passes with gradients in training mode is recorded for the trainer.
+    """
+    backbone = model.backbone
+    original = backbone.forward
+
+    def forward(*args, **kwargs):
+        if "input_ids" not in kwargs:
+            return original(*args, **kwargs)
+        input_ids, attention_mask = kwargs.pop("input_ids"), kwargs.pop("attention_mask", None)
+        kwargs.pop("use_cache", None)
+        if args or kwargs:
+            raise TypeError(f"SpikingMamba backbone: unsupported arguments {sorted(kwargs)} (TRL passes only "
+                            "input_ids, attention_mask and use_cache)")
+        hidden, loss_hidden, _ = original(backbone.embedding(input_ids), None, attention_mask, False)
+        if tap is not None and torch.is_grad_enabled() and model.training:
+            tap.value = loss_hidden
+        return BackboneOutput(last_hidden_state=hidden, loss_hidden=loss_hidden)
+
+    backbone.forward = forward

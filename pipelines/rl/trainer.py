@@ -1,0 +1,107 @@
+"""TRL's ``DPOTrainer`` / ``KTOTrainer`` with what SpikingMamba and this project add, in one mixin.
+
+- Loss: TRL's DPO (Eq 14) or KTO (Eq 15) loss + λ·L_hidden (Eq 10) of the policy's SGC branches
+  (read from ``policy.HiddenLossTap``); ``loss_dpo`` / ``loss_kto`` and ``loss_hidden`` are logged
+  beside TRL's rewards, margins and log-probs. A non-finite loss stops the run before the update,
+  naming the step and the last good checkpoint.
+- Checkpoints: transformers' full training state (model with SGC weights, optimizer, scheduler, RNG,
+  ``trainer_state.json``) is written into a hidden temporary directory and renamed into
+  ``OUTPUT_DIR/checkpoints/step-NNNNNNNN`` (``pipelines.checkpointing``: the layout, atomic rename and
+  rotation of the distillation pipeline). Model weights are safetensors; the pickled
+  ``training_args.bin`` transformers would add is not written.
+- Resume: the weights are loaded strictly (only the tied LM head may be absent from the file).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from trl import DPOTrainer, KTOTrainer
+
+from pipelines.checkpointing import CheckpointManager, replace_directory
+from pipelines.rl.policy import HiddenLossTap
+
+
+class SpikingMambaAlignmentMixin:
+    """Mixed in before a TRL trainer class; extra keyword arguments: ``hidden_tap``, ``hidden_weight``,
+    ``checkpoints``."""
+
+    def __init__(self, *args, hidden_tap: HiddenLossTap, hidden_weight: float, checkpoints: CheckpointManager,
+                 **kwargs):
+        self.hidden_tap, self.hidden_weight, self.checkpoints = hidden_tap, hidden_weight, checkpoints
+        self._staging_root = None
+        super().__init__(*args, **kwargs)
+
+    def _gathered_mean(self, value: torch.Tensor) -> float:
+        return self.accelerator.gather_for_metrics(value.detach().reshape(1)).float().mean().item()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self.hidden_tap.take()  # drop anything recorded outside a training forward pass
+        result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, outputs = result if return_outputs else (result, None)
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode][f"loss_{self._name.lower()}"].append(self._gathered_mean(loss))
+        loss_hidden = self.hidden_tap.take()
+        if loss_hidden is not None:
+            self._metrics[mode]["loss_hidden"].append(self._gathered_mean(loss_hidden))
+            loss = loss + self.hidden_weight * loss_hidden
+        if not torch.isfinite(loss.detach()).all():
+            last = self.checkpoints.latest()
+            raise FloatingPointError(
+                f"non-finite loss at step {self.state.global_step + 1}: L={loss.item()}, L_{self._name}="
+                f"{self._metrics[mode][f'loss_{self._name.lower()}'][-1]}, L_hidden="
+                f"{None if loss_hidden is None else loss_hidden.item()}; stopped before updating the model. "
+                "Last good checkpoint: " + (f"{last[1]} (step {last[0]}); continue from it with --resume after "
+                                           "lowering lr" if last else "none (the failure came before the first save)"))
+        return (loss, outputs) if return_outputs else loss
+
+    # ---- checkpoints --------------------------------------------------------------------------------
+    def _get_output_dir(self, trial):
+        return self._staging_root or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial):
+        """transformers writes ``<staging>/checkpoint-N``; it then replaces ``checkpoints/step-N`` at once."""
+        step = self.state.global_step
+        self._staging_root = str(self.checkpoints.tmp_path_for(step))
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            staging, self._staging_root = self._staging_root, None
+        if self.args.should_save:
+            replace_directory(Path(staging) / f"checkpoint-{step}", self.checkpoints.path_for(step))
+            shutil.rmtree(staging)
+            self.checkpoints.rotate()
+
+    def _save(self, output_dir=None, state_dict=None):
+        """Training checkpoint: the policy *with* its SGC branches (``keep_sgc``), and the tokenizer."""
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        self.accelerator.unwrap_model(self.model).save_pretrained(output_dir, keep_sgc=True)
+        self.processing_class.save_pretrained(output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from safetensors.torch import load_file
+
+        model = self.model if model is None else model
+        state = load_file(os.path.join(resume_from_checkpoint, "model.safetensors"))
+        result = model.load_state_dict(state, strict=False)
+        tied = set(getattr(model, "_tied_weights_keys", None) or ())
+        missing = [k for k in result.missing_keys if k not in tied]
+        if missing or result.unexpected_keys:
+            raise ValueError(f"checkpoint {resume_from_checkpoint} does not fit the policy: missing "
+                             f"{missing[:5]}, unexpected {result.unexpected_keys[:5]} (was it written with "
+                             "other sgc_layers?)")
+
+
+class SpikingMambaDPOTrainer(SpikingMambaAlignmentMixin, DPOTrainer):
+    """DPO (Eq 14) + λ·L_hidden."""
+
+
+class SpikingMambaKTOTrainer(SpikingMambaAlignmentMixin, KTOTrainer):
+    """KTO (Eq 15) + λ·L_hidden."""
+
+
+TRAINERS = {"dpo": SpikingMambaDPOTrainer, "kto": SpikingMambaKTOTrainer}
