@@ -1,0 +1,105 @@
+"""Zero-shot accuracy through lm-evaluation-harness, one number per task (Table 2).
+
+A task spec is ``NAME`` or ``NAME:METRIC``. ``paper`` expands to the six tasks of Table 2 with the
+metric the paper reads for each (BoolQ acc, PIQA acc, HellaSwag acc_norm, WinoGrande acc, ARC-e acc,
+ARC-c acc_norm), taken from ``tasks/paper.yaml``; a bare ``NAME`` uses the paper's metric for that
+task if it has one, else ``acc``. Scores are fractions in [0, 1] as lm-eval reports them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+PAPER_YAML = TASKS_DIR / "paper.yaml"
+PAPER_GROUP = "paper"
+
+
+@dataclass(frozen=True)
+class TaskMetric:
+    """One column of the comparison table: an lm-eval task and the metric read from it."""
+
+    task: str
+    metric: str
+    header: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}:{self.metric}"
+
+
+def paper_task_metrics() -> list[TaskMetric]:
+    """The six Table 2 columns, in the paper's order, from ``tasks/paper.yaml``."""
+    cfg = yaml.safe_load(PAPER_YAML.read_text())
+    meta = cfg["metadata"]
+    return [TaskMetric(t, meta["paper_metrics"][t], meta["paper_columns"][t]) for t in cfg["task"]]
+
+
+def resolve_task_metrics(specs: list[str]) -> list[TaskMetric]:
+    """Task specs (``paper``, ``NAME``, ``NAME:METRIC``) -> table columns, duplicates dropped."""
+    paper = {tm.task: tm for tm in paper_task_metrics()}
+    columns: list[TaskMetric] = []
+    for spec in specs:
+        name, _, metric = spec.partition(":")
+        if not name:
+            raise ValueError(f"empty task name in task spec {spec!r}; use NAME or NAME:METRIC")
+        if name == PAPER_GROUP:
+            if metric:
+                raise ValueError(f"{spec!r}: the paper group fixes one metric per task; drop ':{metric}'")
+            found = list(paper.values())
+        elif metric:
+            found = [TaskMetric(name, metric, f"{name} ({metric})")]
+        else:
+            found = [paper.get(name, TaskMetric(name, "acc", name))]
+        columns += [tm for tm in found if tm not in columns]
+    return columns
+
+
+def lm_eval_task_names(columns: list[TaskMetric]) -> list[str]:
+    """The task names to hand to lm-eval for these columns (each once, in order)."""
+    return list(dict.fromkeys(tm.task for tm in columns))
+
+
+def extract_scores(results: dict, columns: list[TaskMetric], filter_name: str = "none") -> dict[str, float]:
+    """lm-eval ``results`` (from simple_evaluate or a saved results JSON) -> {column key: fraction}."""
+    per_task = results["results"]
+    scores = {}
+    for tm in columns:
+        if tm.task not in per_task:
+            raise ValueError(f"task {tm.task!r} is not in these lm-eval results (tasks: {sorted(per_task)})")
+        key = f"{tm.metric},{filter_name}"
+        if key not in per_task[tm.task]:
+            metrics = sorted(k.split(",")[0] for k in per_task[tm.task] if "," in k and "_stderr" not in k)
+            raise ValueError(f"task {tm.task!r} has no metric {tm.metric!r}; it reports {metrics}")
+        scores[tm.key] = float(per_task[tm.task][key])
+    return scores
+
+
+def paper_average(results: dict) -> float:
+    """Table 2's "Avg.": the unweighted mean of the six paper metrics, as a fraction."""
+    scores = extract_scores(results, paper_task_metrics())
+    return sum(scores.values()) / len(scores)
+
+
+def task_manager(include_path=None):
+    """An lm-eval TaskManager over its own tasks, our ``tasks/`` (``paper``, ``offline_mc``) and
+    ``include_path`` (a dir or list of dirs). Indexing lm-eval's ~14k task YAMLs takes seconds:
+    build one and reuse it for every model."""
+    from lm_eval.tasks import TaskManager
+
+    extra = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
+    return TaskManager(include_path=[str(TASKS_DIR), *map(str, extra)])
+
+
+def run_zero_shot(lm, columns: list[TaskMetric], manager, *, limit: int | float | None = None,
+                  num_fewshot: int | None = None) -> dict:
+    """lm-eval's results dict for an ``LM`` (e.g. a SpikingMambaLM) on the columns' tasks
+    (``manager`` from ``task_manager()``; per-sample logs dropped)."""
+    import lm_eval
+
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=lm_eval_task_names(columns), task_manager=manager, limit=limit,
+        num_fewshot=num_fewshot, log_samples=False,
+    )
