@@ -137,10 +137,137 @@ def _run_neuron_demo(args) -> int:
     return 0
 
 
+def _load(args, path=None):
+    """(model, token ids [N], tokenizer note) for a checkpoint command."""
+    from analysis.firing_rates import load_model
+    from analysis.text import load_token_ids, tokenize
+
+    path = path or args.model
+    model = load_model(path)
+    prompt = getattr(args, "prompt", None)
+    if prompt is not None:
+        ids, note = tokenize(prompt, path, args.tokenizer, args.max_tokens, model.config.vocab_size)
+    elif args.text is None:
+        raise ValueError("give --text FILE (or --prompt TEXT where accepted)")
+    else:
+        ids, note = load_token_ids(args.text, path, args.tokenizer, args.max_tokens, model.config.vocab_size)
+    print(f"{path}: {ids.numel()} tokens; {note}", file=sys.stderr)
+    return model, ids, note
+
+
+def _model_parser(sub, name, help, run, max_tokens=2048):
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--model", required=True, help="checkpoint dir (teacher or student)")
+    p.add_argument("--out", required=True, help="output directory for the PNG figures and their JSON")
+    _add_text_args(p)
+    p.set_defaults(run=run, max_tokens=max_tokens)
+    return p
+
+
+def _add_model_commands(sub):
+    p = _model_parser(sub, "firing-rates", "spikes per layer and projection on a text (+ ACs if --spike-driven)",
+                      _run_firing_rates)
+    p.add_argument("--spike-driven", action="store_true",
+                   help="run spike-driven and report SpikeDrivenLinear.ac_count beside #spikes·out_features")
+    p = _model_parser(sub, "raster", "signed spike rasters for a prompt, per layer and projection", _run_raster, 32)
+    p.add_argument("--prompt", help="text to run instead of --text")
+    p.add_argument("--layers", type=int, nargs="+", help="layers to draw (default: all)")
+    p.add_argument("--max-neurons", type=int, default=64, help="neurons drawn per panel")
+    p = _model_parser(sub, "activations", "Figures 3-4: projection-input distributions and magnitude maps",
+                      _run_activations, 512)
+    p.add_argument("--layer", type=int, help="layer of the Figure 4 maps (default: the last)")
+    p.add_argument("--map-tokens", type=int, default=128, help="tokens shown in the Figure 4 maps")
+    p = sub.add_parser("histograms", help="Figures 5-7: final-block output histograms of several checkpoints")
+    p.add_argument("--model", required=True, action="append", metavar="NAME=PATH",
+                   help="repeat: e.g. --model teacher=ckpt/t --model tilif=ckpt/s (the first is the reference)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--bins", type=int, default=200)
+    _add_text_args(p)
+    p.set_defaults(run=_run_histograms, max_tokens=512)
+    p = _model_parser(sub, "clamp", "Table 7: clamp each channel's max of u or y to 0/1, report the perplexity drop",
+                      _run_clamp, 4096)
+    p.add_argument("--layers", type=int, nargs="+", help="clamp only these layers (default: all)")
+    p.add_argument("--criterion", choices=("max", "absmax"), default="max")
+
+
+def _run_firing_rates(args) -> int:
+    from analysis.firing_rates import count_accumulates, measure_firing_rates, plot_firing_rates
+
+    model, ids, note = _load(args)
+    if args.spike_driven:
+        result = count_accumulates(model, ids, args.seq_len)
+    else:
+        result = measure_firing_rates(model, ids, args.seq_len, progress=True)
+    result["tokenizer_note"] = note
+    png, js = plot_firing_rates(result, Path(args.out) / "firing_rates.png")
+    print(f"fr_in {result['fr_in']}  fr_out {result['fr_out']}  spikes {result['spikes_total']} over "
+          f"{result['tokens']} tokens" + (f"; ACs measured {result['ac_measured_total']}, "
+                                           f"#spikes·out_features {result['ac_estimate_total']}" if args.spike_driven else ""))
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def _run_raster(args) -> int:
+    from analysis.raster import model_spike_trains, plot_rasters
+
+    model, ids, note = _load(args)
+    panels = model_spike_trains(model, ids[None], args.layers)
+    png, js = plot_rasters(panels, Path(args.out) / "raster.png", args.max_neurons,
+                           title=f"{args.model}: {ids.numel()} tokens ({note})")
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def _run_activations(args) -> int:
+    from analysis.activations import write_activation_figures
+
+    model, ids, _ = _load(args)
+    paths = write_activation_figures(model, ids[None], args.out, args.layer, args.map_tokens)
+    print("wrote " + ", ".join(p for ps in paths.values() for p in ps))
+    return 0
+
+
+def _run_histograms(args) -> int:
+    from analysis.activations import final_block_histograms, plot_final_block_histograms
+
+    pairs = [m.split("=", 1) for m in args.model]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"--model takes NAME=PATH, got {args.model}")
+    models, ids = {}, None
+    for name, path in pairs:
+        models[name], these, _ = _load(args, path)
+        if ids is not None and not ids.equal(these):
+            raise ValueError(f"{path} tokenizes the text differently from the first model; pass --tokenizer")
+        ids = these
+    hist = final_block_histograms(models, ids[None], bins=args.bins)
+    png, js = plot_final_block_histograms(hist, Path(args.out) / "final_block_histograms.png")
+    for name, h in hist["models"].items():
+        print(f"{name:>12}: mean {h['mean']:+.4f} std {h['std']:.4f} skew {h['skewness']:+.3f} "
+              f"overlap with first {h['overlap_with_first']:.3f}")
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def _run_clamp(args) -> int:
+    from analysis.clamp import clamp_experiment, plot_clamp
+    from analysis.text import perplexity
+
+    model, ids, note = _load(args)
+    result = clamp_experiment(model, lambda m: perplexity(m, ids, args.seq_len), layers=args.layers,
+                              criterion=args.criterion)
+    result["tokenizer_note"] = note
+    png, js = plot_clamp(result, Path(args.out) / "clamp.png")
+    print(f"baseline ppl {result['baseline']['ppl']:.3f}")
+    for row in result["settings"]:
+        print(f"{row['label']:>12}: ppl {row['metrics']['ppl']:.3f} ({row['diff']['ppl']:+.3f})")
+    print(f"wrote {png} and {js}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_energy, _add_paper_tables, _add_neuron_demo):
+    for add in (_add_energy, _add_paper_tables, _add_neuron_demo, _add_model_commands):
         add(sub)
     args = parser.parse_args(argv)
     try:

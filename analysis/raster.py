@@ -77,3 +77,28 @@ def plot_rasters(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, png_path, {"layout": "grid[neuron][token*D + micro_step]", "panels": numbers})
+
+
+@torch.no_grad()
+def model_spike_trains(model, input_ids: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+    """Spike-driven run of ``model`` on the first sequence of ``input_ids`` [B, L]: for every neuron of
+    ``layers`` (default all), its signed micro-step spikes ``[T·D, L, N]`` keyed ``"layer i · u"`` (in_proj
+    input) / ``"layer i · y"`` (out_proj input). The model's mode is restored afterwards."""
+    from spikingjelly.activation_based.monitor import OutputMonitor
+
+    from analysis.firing_rates import neuron_sites
+    from analysis.probes import layer_indices
+    from neurons import SpikingNode
+
+    sites = neuron_sites(model)
+    if not sites:
+        raise ValueError("the model has no spiking neurons (a teacher): there are no spikes to draw")
+    chosen = set(layer_indices(model, layers))
+    was = any(n.spike_driven for _, _, n, _ in sites.values())
+    model.eval().set_spike_driven(True)
+    try:
+        with OutputMonitor(model, instance=SpikingNode, function_on_output=lambda s: s[:, 0].detach()) as mon:
+            model(input_ids[:1])
+    finally:
+        model.set_spike_driven(was)
+    return {f"layer {layer} · {site}": mon[name][0] for name, (layer, site, _, _) in sites.items() if layer in chosen}

@@ -23,11 +23,21 @@ def load_token_ids(
     max_tokens: int | None = None,
     vocab_size: int | None = None,
 ) -> tuple[torch.Tensor, str]:
-    """Read ``text_path`` (UTF-8) and tokenize it -> (ids ``[N]`` int64, a note naming the tokenizer used)."""
+    """Read ``text_path`` (UTF-8) and :func:`tokenize` it -> (ids ``[N]`` int64, note naming the tokenizer)."""
     path = Path(text_path)
     if not path.is_file():
         raise ValueError(f"text file {str(path)!r} does not exist; pass --text PATH to a UTF-8 text file")
-    text = path.read_text(encoding="utf-8")
+    return tokenize(path.read_text(encoding="utf-8"), checkpoint, tokenizer, max_tokens, vocab_size)
+
+
+def tokenize(
+    text: str,
+    checkpoint: str | Path | None = None,
+    tokenizer: str | None = None,
+    max_tokens: int | None = None,
+    vocab_size: int | None = None,
+) -> tuple[torch.Tensor, str]:
+    """``text`` -> (ids ``[N]`` int64 (at most ``max_tokens``), a note naming the tokenizer used)."""
     source = tokenizer
     if source is None and checkpoint is not None and any((Path(checkpoint) / f).is_file() for f in _TOKENIZER_FILES):
         source = str(checkpoint)
@@ -41,7 +51,7 @@ def load_token_ids(
         note = "tokenizer: none found (no tokenizer files in the checkpoint, no --tokenizer): byte-level ids"
     ids = torch.tensor(ids[:max_tokens] if max_tokens else ids, dtype=torch.long)
     if ids.numel() < 2:
-        raise ValueError(f"{str(path)!r} gives {ids.numel()} tokens; need at least 2")
+        raise ValueError(f"the text gives {ids.numel()} tokens; need at least 2")
     if vocab_size is not None and int(ids.max()) >= vocab_size:
         raise ValueError(
             f"token id {int(ids.max())} >= the model's vocab_size {vocab_size} ({note}); pass --tokenizer"

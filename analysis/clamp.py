@@ -1,0 +1,94 @@
+"""Table 7: set the maximum activation of every channel to 0 or 1 and measure what the model loses.
+
+For the in_proj input ``u`` or the out_proj input ``y`` of every block (or of ``layers``), each channel's
+largest value over the tokens of a sequence is replaced by ``value`` (0 or 1 in the paper, "mimicking a
+spiking output"); everything else is untouched. ``criterion="absmax"`` clamps the largest magnitude
+instead (the paper's "high-magnitude activations"; its Table 7 wording says "maximum"). The evaluation is
+the caller's: any ``evaluate(model) -> dict[str, float]`` (perplexity on a text file, lm-eval accuracy...).
+
+Only whole-sequence forwards are clamped ([B, L, C], max over L); decoding one token at a time has no
+sequence to take a maximum over.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from analysis.probes import hook_projection_inputs
+
+PAPER_SETTINGS = (("y", 0.0), ("y", 1.0), ("u", 0.0), ("u", 1.0))  # Table 7's rows, in order
+
+
+def clamp_channel_max(x: torch.Tensor, value: float, criterion: str = "max") -> tuple[torch.Tensor, torch.Tensor]:
+    """x [..., L, C] -> (x with each channel's max over L set to ``value``, the token index per channel
+    [..., C]). Ties go to the first token (torch.argmax)."""
+    if criterion not in ("max", "absmax"):
+        raise ValueError(f"criterion={criterion!r}; choose 'max' or 'absmax'")
+    if x.dim() < 2:
+        raise ValueError(f"expected [..., L, C] activations, got shape {tuple(x.shape)}")
+    idx = (x.abs() if criterion == "absmax" else x).argmax(dim=-2)
+    out = x.scatter(-2, idx.unsqueeze(-2), torch.full_like(x[..., :1, :], value))
+    return out, idx
+
+
+@contextmanager
+def clamped(model: nn.Module, site: str, value: float, layers: Iterable[int] | None = None,
+            criterion: str = "max", record: list | None = None):
+    """Within the block, every forward clamps ``site`` ("u" or "y") of ``layers`` (default all).
+    ``record``, if given, receives ``(layer, token index per channel [B, C])`` for each clamp applied."""
+
+    def clamp(layer, site_, x):
+        out, idx = clamp_channel_max(x, value, criterion)
+        if record is not None:
+            record.append((layer, idx))
+        return out
+
+    with hook_projection_inputs(model, clamp, sites=(site,), layers=layers):
+        yield
+
+
+def clamp_experiment(
+    model: nn.Module,
+    evaluate: Callable[[nn.Module], dict],
+    settings: Iterable[tuple[str, float]] = PAPER_SETTINGS,
+    layers: Iterable[int] | None = None,
+    criterion: str = "max",
+) -> dict:
+    """Table 7: ``evaluate`` the model as is, then under each (site, value) clamp.
+
+    Returns ``{"baseline": metrics, "settings": [{"site", "value", "metrics", "diff"}], ...}`` where
+    ``diff[k] = metrics[k] − baseline[k]`` for every numeric metric."""
+    layers = None if layers is None else list(layers)
+    baseline = evaluate(model)
+    rows = []
+    for site, value in settings:
+        with clamped(model, site, value, layers, criterion):
+            metrics = evaluate(model)
+        diff = {k: v - baseline[k] for k, v in metrics.items() if isinstance(v, (int, float)) and k in baseline}
+        rows.append({"site": site, "value": value, "label": f"{site}_max = {value:g}", "metrics": metrics,
+                     "diff": diff})
+    return {"criterion": criterion, "layers": layers if layers is not None else "all", "baseline": baseline,
+            "settings": rows}
+
+
+def plot_clamp(result: dict, png_path):
+    """Bars of every metric per setting (baseline first); the JSON beside the PNG is ``result``."""
+    from analysis.figures import plt, save_figure
+
+    labels = ["baseline"] + [r["label"] for r in result["settings"]]
+    rows = [result["baseline"]] + [r["metrics"] for r in result["settings"]]
+    keys = [k for k, v in result["baseline"].items() if isinstance(v, float)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        values = [r[key] for r in rows]
+        ax.bar(range(len(values)), values, color=["0.5"] + ["#c44e52"] * (len(values) - 1))
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+        ax.set_title(key)
+    fig.suptitle(f"Table 7 clamp ({result['criterion']}, layers {result['layers']})", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, png_path, result)

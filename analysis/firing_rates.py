@@ -1,0 +1,168 @@
+"""Firing rates measured by running a model on text (Table 12's definition), and the accumulates the
+spike-driven linears actually perform.
+
+Spikes are counted with SpikingJelly's ``monitor.OutputMonitor`` on every neuron node: the number of binary
+spikes of an output is Σ|out| both in integer mode (out = the count q, Eq 2/3/5) and in spike-driven mode
+(out = signed micro-step spikes, Eq 7–9), so either mode gives the same counts. Per layer and projection:
+
+    fr = #spikes / (T · k · width · tokens)        (Table 12; k = D, or 1 for LIF; width = d_model or d_inner)
+
+and the analytic accumulate count is ``#spikes · out_features`` (Eq 4 / Eq 9: one weight column per spike),
+which :func:`count_accumulates` sets beside ``SpikeDrivenLinear.ac_count`` from a spike-driven run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from neurons import SpikingNode
+from spikingjelly.activation_based.monitor import OutputMonitor
+from tqdm import tqdm
+
+from analysis.energy import Mamba2Shape, firing_rate
+from analysis.probes import SITES, mixers
+from analysis.text import windows
+
+
+
+def _spike_stats(out: torch.Tensor) -> torch.Tensor:
+    """[Σ|out|, Σ out⁺, Σ out⁻] in float64 (exact for integer-valued counts below 2^53)."""
+    out = out.detach().double()
+    return torch.stack([out.abs().sum(), out.clamp(min=0).sum(), (-out).clamp(min=0).sum()])
+
+
+def neuron_sites(model) -> dict[str, tuple[int, str, torch.nn.Module, torch.nn.Module]]:
+    """Module name -> (layer, site "u"/"y", neuron, projection) for every neuron of the model, in order."""
+    found = {}
+    for layer, mixer in enumerate(mixers(model)):
+        for site, side in SITES.items():
+            neuron = getattr(mixer, f"{side}_neuron", None)
+            if neuron is not None:
+                found[f"backbone.layers.{layer}.mixer.{side}_neuron"] = (layer, site, neuron, getattr(mixer, f"{side}_proj"))
+    return found
+
+
+def site_entries(layers: list[dict]) -> list[dict]:
+    """Every (layer, site) entry of a ``measure_firing_rates(...)["layers"]`` list, in order."""
+    return [entry for layer in layers for entry in layer["sites"].values()]
+
+
+@torch.no_grad()
+def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = None, progress: bool = False) -> dict:
+    """Run ``model`` on ``input_ids`` (``[B, L]``, or a stream ``[N]`` cut into ``seq_len`` windows) in its
+    current mode (integer or spike-driven) and count each neuron's spikes.
+
+    Returns ``{"tokens", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sites": {"u": {...},
+    "y": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
+    site's entry is ``{"module", "spikes", "positive", "negative", "width", "k", "fr", "ac_estimate"}``; the overall ``fr_in`` /
+    ``fr_out`` are the means over layers (what the energy model sums). Sites without a neuron are absent
+    (a teacher has no layers and rates None)."""
+    neurons = neuron_sites(model)
+    cfg = model.config
+    batches = [input_ids] if input_ids.dim() == 2 else windows(input_ids, seq_len or input_ids.numel())
+    sums: dict[str, torch.Tensor] = {}
+    model.eval()
+    with OutputMonitor(model, instance=SpikingNode, function_on_output=_spike_stats) as monitor:
+        for batch in tqdm(batches, desc="counting spikes", disable=not progress):
+            model(batch)
+            for name in monitor.monitored_layers:
+                for rec in monitor[name]:
+                    sums[name] = sums.get(name, 0) + rec
+            monitor.clear_recorded_data()
+    tokens = sum(b.numel() for b in batches)
+    layers: dict[int, dict] = {}
+    for name, (layer, site, neuron, proj) in neurons.items():
+        spikes, pos, neg = (int(v) for v in sums[name].tolist())
+        width, k = proj.in_features, neuron.D
+        layers.setdefault(layer, {"layer": layer, "sites": {}})["sites"][site] = {
+            "module": name, "spikes": spikes, "positive": pos, "negative": neg, "width": width, "k": k,
+            "fr": firing_rate(spikes, tokens, width, k, cfg.T), "ac_estimate": spikes * proj.out_features,
+        }
+    ordered = [layers[i] for i in sorted(layers)]
+    result = {"tokens": tokens, "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in, "neuron_out": cfg.neuron_out,
+              "layers": ordered, "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
+    for site, key in (("u", "fr_in"), ("y", "fr_out")):
+        per_layer = [l["sites"][site]["fr"] for l in ordered if site in l["sites"]]
+        result[key + "_per_layer"] = per_layer or None
+        result[key] = sum(per_layer) / len(per_layer) if per_layer else None
+    return result
+
+
+@torch.no_grad()
+def count_accumulates(model, input_ids: torch.Tensor, seq_len: int | None = None) -> dict:
+    """Run the model spike-driven (``set_spike_driven(True)``, restored afterwards) and report, per layer and
+    site, the accumulates each ``SpikeDrivenLinear`` performed (``ac_count``) beside the analytic
+    ``#spikes · out_features`` from the same run. Returns :func:`measure_firing_rates`' dict with
+    ``ac_measured`` added to every site and ``ac_measured_total`` / ``ac_estimate_total``."""
+    neurons = neuron_sites(model)
+    was_spike_driven = any(n.spike_driven for _, _, n, _ in neurons.values())
+    for _, _, _, proj in neurons.values():
+        proj.reset_ac_count()
+    model.set_spike_driven(True)
+    try:
+        result = measure_firing_rates(model, input_ids, seq_len)
+    finally:
+        model.set_spike_driven(was_spike_driven)
+    entries = site_entries(result["layers"])
+    for e in entries:
+        e["ac_measured"] = neurons[e["module"]][3].ac_count
+    result["ac_measured_total"] = sum(e["ac_measured"] for e in entries)
+    result["ac_estimate_total"] = sum(e["ac_estimate"] for e in entries)
+    return result
+
+
+def load_model(path: str | Path):
+    """A teacher or student checkpoint dir, as saved (``SpikingMambaForCausalLM.from_pretrained``)."""
+    from models import SpikingMambaForCausalLM
+
+    if not Path(path).is_dir():
+        raise ValueError(f"checkpoint {str(path)!r} is not a directory (config.json + weights)")
+    return SpikingMambaForCausalLM.from_pretrained(str(path))
+
+
+def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048, seq_len: int = 512) -> dict:
+    """Load ``path``, tokenize ``text`` (see :func:`analysis.text.load_token_ids`) and measure firing rates.
+
+    Returns :func:`measure_firing_rates`' dict plus ``shape`` (a :class:`Mamba2Shape`) and
+    ``tokenizer_note``."""
+    from analysis.text import load_token_ids
+
+    if text is None:
+        raise ValueError("--model needs --text FILE to measure firing rates on")
+    model = load_model(path)
+    ids, note = load_token_ids(text, path, tokenizer, max_tokens, model.config.vocab_size)
+    result = measure_firing_rates(model, ids, seq_len, progress=True)
+    result["shape"] = Mamba2Shape.from_config(model.config.to_dict())
+    result["tokenizer_note"] = note
+    return result
+
+
+def plot_firing_rates(result: dict, png_path):
+    """Per-layer firing rates of u and y (Table 12) and, for a spike-driven run, the accumulates measured
+    (``ac_count``) beside ``#spikes · out_features``. The JSON beside the PNG is ``result``."""
+    from analysis.figures import plt, save_figure
+
+    with_acs = "ac_measured_total" in result
+    fig, axes = plt.subplots(1, 2 if with_acs else 1, figsize=(11 if with_acs else 6, 4), squeeze=False)
+    layers = [l["layer"] for l in result["layers"]]
+    width = 0.4
+    for offset, site in ((-width / 2, "u"), (width / 2, "y")):
+        rates = [l["sites"][site]["fr"] if site in l["sites"] else 0.0 for l in result["layers"]]
+        axes[0, 0].bar([i + offset for i in layers], rates, width, label=f"{site} ({'in' if site == 'u' else 'out'}_proj input)")
+    axes[0, 0].set_xlabel("layer")
+    axes[0, 0].set_ylabel("firing rate (Table 12)")
+    axes[0, 0].set_title(f"fr_in {result['fr_in']}, fr_out {result['fr_out']}" if result["layers"] else "no neurons")
+    axes[0, 0].legend(fontsize=8)
+    if with_acs:
+        entries = site_entries(result["layers"])
+        names = [e["module"].replace("backbone.layers.", "").replace("mixer.", "") for e in entries]
+        xs = range(len(entries))
+        axes[0, 1].bar([x - width / 2 for x in xs], [e["ac_measured"] for e in entries], width, label="ac_count (measured)")
+        axes[0, 1].bar([x + width / 2 for x in xs], [e["ac_estimate"] for e in entries], width, label="#spikes · out_features")
+        axes[0, 1].set_xticks(list(xs))
+        axes[0, 1].set_xticklabels(names, rotation=60, ha="right", fontsize=6)
+        axes[0, 1].set_ylabel(f"accumulates over {result['tokens']} tokens")
+        axes[0, 1].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, png_path, result)
