@@ -22,6 +22,7 @@ Fault injection for tests: ``SPIKINGMAMBA_KILL_DURING_SAVE=N`` SIGKILLs the proc
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -114,7 +115,13 @@ def save_checkpoint(accelerator, manager: CheckpointManager, step: int, trainer_
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    quiet = logging.getLogger("accelerate.utils.other")  # "Removed shared tensor": tied weights, expected
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        accelerator.save_state(str(tmp))
+    finally:
+        quiet.setLevel(level)
     if accelerator.is_main_process:
         atomic_write_text(tmp / TRAINER_STATE, json.dumps(trainer_state, indent=1))
     accelerator.wait_for_everyone()

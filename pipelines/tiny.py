@@ -28,15 +28,12 @@ def build_byte_tokenizer():
 def ensure_tiny_teacher(path: str | Path, seed: int = 0, **shape) -> Path:
     """Write (once) a random tiny Mamba2 teacher (``models.tiny.save_tiny_mamba2``, mamba_ssm format)
     with the byte tokenizer beside it; reuse it if ``path`` already holds one."""
-    import torch
     from models.tiny import save_tiny_mamba2
 
     path = Path(path)
     if not (path / "config.json").is_file():
         tokenizer = build_byte_tokenizer()
         shape.setdefault("vocab_size", len(tokenizer))
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            save_tiny_mamba2(path, fmt="mamba_ssm", **shape)
+        save_tiny_mamba2(path, fmt="mamba_ssm", seed=seed, **shape)
         tokenizer.save_pretrained(path)
     return path

@@ -75,6 +75,8 @@ class DistillConfig:
         for key in positive:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.seq_len < 2:
+            raise ValueError(f"seq_len={self.seq_len}: a sequence needs at least 2 tokens to predict one")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps} must be >= 1 (or null for num_epochs over the data)")
         if not (self.lr > 0 and self.kl_temperature > 0 and self.hidden_weight >= 0):

@@ -67,3 +67,12 @@ def check_compatible(teacher, student, tokenizer, teacher_name: str) -> None:
     if len(tokenizer) > v_t:
         raise ValueError(f"tokenizer mismatch: the tokenizer has {len(tokenizer)} tokens but the models only "
                          f"{v_t} embeddings; use the teacher's tokenizer (Mamba2 hub: EleutherAI/gpt-neox-20b)")
+
+
+def check_seq_len(model, seq_len: int) -> None:
+    """``seq_len`` must fit the context the model declares (Mamba2 declares none: any length runs)."""
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        limit = getattr(model.config, key, None)
+        if isinstance(limit, int) and seq_len > limit:
+            raise ValueError(f"seq_len={seq_len} is longer than the model can take ({key}={limit}); "
+                             f"lower seq_len to at most {limit}")

@@ -52,12 +52,13 @@ def configure_engine(accelerator, cfg: DistillConfig, accumulation_steps: int) -
                                        gradient_clipping=cfg.max_grad_norm or 0.0)
 
 
-def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tensor, sample_seed: int):
-    """L, L_KL, L_hidden (scalars) for one micro-batch ``input_ids [b, seq_len]``."""
+def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tensor, sample_seed: int,
+                     n_tokens: int):
+    """L, L_KL, L_hidden (scalars) for one micro-batch ``input_ids [b, seq_len]``; ``n_tokens`` = tokenizer size."""
     mask = None
     if cfg.pseudo_labels:
         input_ids, mask = generate_pseudo_labels(teacher, input_ids, cfg.prompt_length,
-                                                 cfg.pseudo_label_sampling == "sample", sample_seed)
+                                                 cfg.pseudo_label_sampling == "sample", sample_seed, n_tokens)
     with torch.no_grad():
         teacher_logits = teacher(input_ids).logits
     out = student(input_ids)
@@ -151,7 +152,8 @@ def run(cfg: DistillConfig) -> dict:
             slot = micro * plan.world_size + plan.rank  # the rows' slice of the global batch
             sample_seed = int(np.random.SeedSequence([cfg.seed, step, slot]).generate_state(1)[0])
             with accelerator.accumulate(student), accelerator.autocast():
-                loss, loss_kl, loss_hidden = micro_batch_loss(cfg, teacher, student, input_ids, sample_seed)
+                loss, loss_kl, loss_hidden = micro_batch_loss(cfg, teacher, student, input_ids, sample_seed,
+                                                                   len(tokenizer))
                 accelerator.backward(loss)
             sums += torch.stack([loss, loss_kl, loss_hidden]).detach()
         means = accelerator.reduce(sums, "mean") / plan.accumulation_steps
@@ -173,7 +175,7 @@ def run(cfg: DistillConfig) -> dict:
         elapsed = time.perf_counter() - t0
         record = {"loss": means[0].item(), "loss_kl": means[1].item(), "loss_hidden": means[2].item(), "lr": lr,
                   "tokens_per_s": tokens_per_step / elapsed, "tokens_seen": tokens_seen,
-                  "epoch": step / plan.steps_per_epoch}
+                  "epoch": done / plan.steps_per_epoch}
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
         bar.update(1)

@@ -1,0 +1,99 @@
+"""Teacher/student setup, the per-batch loss, pseudo-labels and the run's clear errors."""
+import types
+
+import pytest
+import torch
+
+from distill_helpers import CORPUS, run_in_process, small_config
+from pipelines.distill import teacher_student, train
+from pipelines.distill.pseudo_labels import generate_pseudo_labels
+from pipelines.tiny import ensure_tiny_teacher
+
+
+def batch(n=2, length=24, seed=0):
+    return torch.randint(0, 257, (n, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_kl_is_zero_when_the_student_is_the_teacher(teacher_dir, tmp_path):
+    cfg = small_config(teacher_dir, tmp_path, "neuron=none")
+    teacher = teacher_student.load_teacher(teacher_dir)
+    student = teacher_student.load_student(cfg, teacher_dir)
+    loss, kl, hidden = train.micro_batch_loss(cfg, teacher, student, batch(), 0, 257)
+    assert kl.item() == 0.0 and hidden.item() == 0.0 and loss.item() == 0.0
+    loss.backward()  # at p_S = p_T the gradient p_S - p_T vanishes up to rounding of Σ p_T = 1
+    assert max(p.grad.abs().max().item() for p in student.parameters() if p.grad is not None) < 1e-7
+    # the same check can fail: a spiking student differs from its teacher
+    spiking = teacher_student.load_student(small_config(teacher_dir, tmp_path), teacher_dir)
+    _, kl, hidden = train.micro_batch_loss(cfg, teacher, spiking, batch(), 0, 257)
+    assert kl.item() > 0 and hidden.item() > 0
+
+
+def test_student_setup_freezes_embedding_and_teacher(teacher_dir, tmp_path):
+    cfg = small_config(teacher_dir, tmp_path)
+    teacher, student = teacher_student.load_teacher(teacher_dir), teacher_student.load_student(cfg, teacher_dir)
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    assert student.training and not student.backbone.embedding.weight.requires_grad
+    assert student.lm_head.weight is student.backbone.embedding.weight  # tied: the head stays frozen too
+    assert student.config.sgc_layers == [0, 1, 2] and student.config.neuron_in == "tilif"
+    for name, p in teacher.state_dict().items():  # initialised from the same weights
+        assert torch.equal(p, student.state_dict()[name]), name
+
+
+def test_pseudo_labels_are_the_teachers_greedy_continuation(teacher_dir):
+    teacher = teacher_student.load_teacher(teacher_dir)
+    data = batch(2, 12)
+    ids, mask = generate_pseudo_labels(teacher, data, prompt_length=5, sample=False, seed=0, n_tokens=257)
+    x = data[:, :5]  # oracle: argmax of a full forward (no cache) over the real tokens, token by token
+    for _ in range(7):
+        x = torch.cat([x, teacher(x).logits[:, -1, :257].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(ids, x)
+    assert mask[:, :4].sum() == 0 and mask[:, 4:].all()
+    rng = torch.get_rng_state()
+    a = generate_pseudo_labels(teacher, data, 5, sample=True, seed=7, n_tokens=257)[0]
+    b = generate_pseudo_labels(teacher, data, 5, sample=True, seed=7, n_tokens=257)[0]
+    c = generate_pseudo_labels(teacher, data, 5, sample=True, seed=8, n_tokens=257)[0]
+    assert torch.equal(a, b) and not torch.equal(a, c) and torch.equal(torch.get_rng_state(), rng)
+    assert int(a.max()) < 257 and torch.equal(a[:, :5], data[:, :5])
+
+
+def test_pseudo_label_run_trains(teacher_dir, tmp_path):
+    result = run_in_process(small_config(teacher_dir, tmp_path, "pseudo_labels=true", "prompt_length=8",
+                                         "pseudo_label_sampling=sample", "max_steps=2"))
+    assert result["steps"] == 2 and result["last"]["loss_kl"] > 0
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(teacher_dir, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = train.micro_batch_loss
+
+    def poisoned(*args):
+        calls["n"] += 1
+        loss, kl, hidden = real(*args)
+        return (loss * float("nan"), kl, hidden) if calls["n"] >= 5 else (loss, kl, hidden)  # step 3
+
+    monkeypatch.setattr(train, "micro_batch_loss", poisoned)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at step 3: L=nan.*step-00000002 \(step 2\)"):
+        run_in_process(small_config(teacher_dir, tmp_path, "save_every=1"))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000001", "step-00000002"]
+
+
+def test_vocabulary_and_tokenizer_mismatches_are_reported(teacher_dir, tmp_path):
+    other = ensure_tiny_teacher(tmp_path / "bigger_vocab", vocab_size=300, d_model=32, n_layer=3, d_state=8,
+                                headdim=8)
+    with pytest.raises(ValueError, match="vocabulary mismatch: .* 272 embeddings, the student 304"):
+        run_in_process(small_config(teacher_dir, tmp_path / "a", f"student_init={other}"))
+    small = ensure_tiny_teacher(tmp_path / "small_vocab", vocab_size=100, d_model=32, n_layer=3, d_state=8,
+                                headdim=8)
+    with pytest.raises(ValueError, match="tokenizer mismatch: the tokenizer has 257 tokens but the models only 112"):
+        run_in_process(small_config(str(small), tmp_path / "b"))
+
+
+def test_too_short_data_and_too_long_sequences_are_reported(teacher_dir, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text(open(CORPUS).read()[:100])
+    with pytest.raises(ValueError, match="fewer than one global batch of 4"):
+        run_in_process(small_config(teacher_dir, tmp_path / "a", f"datasets=[{short}]"))
+    model = types.SimpleNamespace(config=types.SimpleNamespace(max_position_embeddings=16))
+    with pytest.raises(ValueError, match="seq_len=32 is longer than the model can take"):
+        teacher_student.check_seq_len(model, 32)
+    teacher_student.check_seq_len(teacher_student.load_teacher(teacher_dir), 10**6)  # Mamba2: no limit
