@@ -1,25 +1,19 @@
-"""Atomic file writes for the demo's artefacts (tmp file + ``os.replace``: never a half-written file)."""
+"""JSON / JSONL artefacts of the demo, written atomically (``pipelines.checkpointing.atomic_write_text``)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
-
-def write_text(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+from pipelines.checkpointing import atomic_write_text
 
 
 def write_json(path: str | Path, obj) -> Path:
-    return write_text(path, json.dumps(obj, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
+    return Path(path)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
-    """One JSON object per line (UTF-8, not ASCII-escaped)."""
-    return write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    """One JSON object per line."""
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return Path(path)

@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from pipelines.demo.continuations import Continuation
-from pipelines.demo.files import write_jsonl, write_text
+from pipelines.checkpointing import atomic_write_text
+from pipelines.demo.files import write_jsonl
 
 TASK_NAME = "spikingmamba_demo_next_verse"
 
@@ -55,7 +56,9 @@ def write_mc_task(examples: list[Continuation], directory: str | Path, seed: int
                         for m in ("acc", "acc_norm")],
         "metadata": {"version": 1.0},
     }
-    return write_text(directory / f"{TASK_NAME}.yaml", yaml.safe_dump(config, sort_keys=False))
+    path = directory / f"{TASK_NAME}.yaml"
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def write_preference_sets(examples: list[Continuation], directory: str | Path) -> dict[str, Path]:
