@@ -90,9 +90,8 @@ def ssd_step(state, x, dt, A, B, C):
     """
     h = x.shape[1]
     B, C, dt = _heads(B.float(), h), _heads(C.float(), h), dt.float()
-    state.mul_(torch.exp(dt * A)[..., None, None])
-    state.add_((x.float() * dt[..., None])[..., None] * B[:, :, None, :])
-    return torch.matmul(state, C[..., None]).squeeze(-1)
+    state.mul_(torch.exp(dt * A)[..., None, None]).addcmul_((x.float() * dt[..., None])[..., None], B[:, :, None, :])
+    return torch.einsum("bhpn,bhn->bhp", state, C)
 
 
 # ---------------------------------------------------------------- conv and norms ----------------
@@ -232,7 +231,7 @@ class Mamba2Mixer(nn.Module):
         if k is not None and k.state_update is not None:
             p, n = self.headdim, self.d_state
             y = k.state_update(ssm_state, x, dt[..., None].expand(-1, -1, p),
-                               A[:, None, None].expand(-1, p, n), B, C, D=self._D_heads(),
+                               A[:, None, None].expand(-1, p, n), B, C, D=self._D_heads().expand(-1, p),
                                z=None, dt_bias=None, dt_softplus=False)
         else:
             y = ssd_step(ssm_state, x, dt, A, B, C) + x * self._D_heads()                # Eq 18–19
@@ -271,9 +270,10 @@ class Mamba2Mixer(nn.Module):
         A = -torch.exp(self.A_log.float())
         k = kernels.cuda_kernels(x)
         if k is not None and k.chunk_scan is not None:
-            out = k.chunk_scan(x, dt, A, B, C, chunk_size=self.chunk_size, D=self._D_heads(), z=None,
-                               dt_bias=self.dt_bias, dt_softplus=True, dt_limit=self.dt_limit,
-                               initial_states=ssm_state, return_final_states=ssm_state is not None)
+            D = self.D.view(self.nheads, self.headdim) if self.config.D_has_hdim else self.D  # kernel layout
+            out = k.chunk_scan(x, dt, A, B, C, chunk_size=self.chunk_size, D=D, z=None, dt_bias=self.dt_bias,
+                               dt_softplus=True, dt_limit=self.dt_limit, initial_states=ssm_state,
+                               return_final_states=ssm_state is not None)
             y, final = out if ssm_state is not None else (out, None)
         else:
             y, final = ssd_chunked(x, self._softplus_dt(dt), A, B, C, self.chunk_size, ssm_state)
@@ -290,8 +290,7 @@ class Mamba2Mixer(nn.Module):
 
     def _D_heads(self):
         """The skip D as [H, P] (D_has_hdim) or [H, 1], float32, broadcasting over [.., H, P]."""
-        D = self.D.float()
-        return D.view(self.nheads, self.headdim) if D.numel() == self.d_inner else D[:, None]
+        return self.D.float().view(self.nheads, -1)
 
     def _gate(self, y, z):
         """Eq 20 (without rmsnorm: y ⊙ SiLU(z), as mamba_ssm)."""
