@@ -6,8 +6,8 @@ Inputs: float32, float16 or bfloat16 (computed in float32, the membrane kept in 
 the torch backend). cupy is imported only when this backend is asked for.
 
 Not run here: this machine has no GPU. What is tested without one: every kernel source compiles with
-``nvcc --ptx`` and the same sources, compiled for the host through tests/neurons/host_shim.h, agree
-bit for bit with the torch backend (tests/neurons/test_kernels.py). The launch code below runs only
+``nvcc --ptx`` and the same sources, compiled for the host through tests/neurons/host_shim.cpp, agree
+bit for bit with the torch backend (tests/neurons/test_neuron_kernels.py). The launch code below runs only
 on a CUDA machine (tests marked ``gpu``).
 """
 
@@ -63,6 +63,8 @@ def launch_cuda(kind: str, name: str, device: torch.device, N: int, *args) -> No
 
     args: the kernel's arguments — torch tensors (passed as device pointers) and numpy scalars.
     """
+    if device.type != "cuda":
+        raise ValueError(f"backend='cupy' runs on CUDA tensors, got a tensor on {device}; use backend='torch'")
     cupy = require_cupy()
     kernel = _module(kind, device.index).get_function(f"{kind}_{name}")
     args = tuple(np.uint64(a.data_ptr()) if isinstance(a, torch.Tensor) else a for a in args)
@@ -116,21 +118,21 @@ class _NeuronSequence(torch.autograd.Function):
         return grad_x, grad_v0, None, None, None, None, None, None, None, None
 
 
-def neuron_sequence(x_seq, v, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven, launch=launch_cuda):
+def neuron_sequence(x_seq, v, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven, launch=None):
     """The kernels' version of looping ``functional.neuron_step`` over T.
 
     x_seq [T, N, *] (float32/float16/bfloat16), v [N, *] → (out [T, N, *] or signed spikes
     [T·D, N, *] in x's dtype, v_seq [T, N, *] float32). ``launch`` runs one kernel (default: CUDA via
     CuPy; the tests pass a launcher for the host-compiled kernels).
     """
-    if x_seq.dtype not in DTYPE_SUFFIX or (launch is launch_cuda and not x_seq.is_cuda):
+    if x_seq.dtype not in DTYPE_SUFFIX:
         raise ValueError(
-            f"backend='cupy' needs a CUDA tensor of dtype float32, float16 or bfloat16, got "
-            f"{x_seq.dtype} on {x_seq.device}; use backend='torch' otherwise"
+            f"backend='cupy' supports float32, float16 and bfloat16 inputs, got {x_seq.dtype}; "
+            "use backend='torch' for other dtypes"
         )
     check_exact_integers(x_seq.dtype, D)
     v = v.to(device=x_seq.device, dtype=torch.float32)
-    args = (x_seq, v, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven, launch)
+    args = (x_seq, v, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven, launch or launch_cuda)
     if spike_driven:  # inference only: no graph
         with torch.no_grad():
             return _NeuronSequence.apply(*args)

@@ -7,7 +7,7 @@
 // and instantiates its kernels with NEURON_KERNELS(name, Policy).
 //
 // This file mirrors neurons/functional.py (the reference); tests/neurons check both agree bit for
-// bit by compiling these very sources for the host (tests/neurons/host_shim.h) and with nvcc --ptx.
+// bit by compiling these very sources for the host (tests/neurons/host_shim.cpp) and with nvcc --ptx.
 // It is self-contained on purpose (no CUDA headers), so NVRTC through CuPy and a host C++ compiler
 // read the same text. Arithmetic uses explicit round-to-nearest intrinsics: no FMA contraction or
 // fast-math can move a rounding tie.

@@ -2,7 +2,7 @@
 // host, so the kernel code runs on a CPU: CUDA qualifiers become plain C++, the grid is one block of
 // one thread (the kernels' grid-stride loops then visit every element), and the _rn intrinsics are
 // single IEEE float operations (build with -ffp-contract=off, no -ffast-math). The extern "C"
-// kernels become exported functions called from Python through ctypes (tests/neurons/kernel_host.py).
+// kernels become exported functions called from Python through ctypes (tests/neurons/conftest.py).
 #include <math.h>
 #include <string.h>
 
