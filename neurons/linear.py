@@ -51,7 +51,7 @@ class SpikeDrivenLinear(nn.Linear):
                 f"forward_spikes expects signed spikes [D, *, {self.in_features}], got shape {tuple(spikes.shape)}"
             )
         planes = F.linear(spikes, self.weight)  # [D, *, out]: each plane is an accumulation of ±columns
-        y = planes.sum(0)
+        y = planes.sum(0, dtype=torch.promote_types(planes.dtype, torch.float32)).to(planes.dtype)
         if self.bias is not None:
             y = y + self.bias
         self._ac_count += spikes.count_nonzero() * self.out_features
