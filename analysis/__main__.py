@@ -27,6 +27,8 @@ def _add_energy(sub):
     p.add_argument("--e-mul", type=float, default=en.EnergyConstants.mul, help="pJ per multiply (E_EM)")
     p.add_argument("--e-add", type=float, default=en.EnergyConstants.add, help="pJ per add/accumulate (E_ADD)")
     p.add_argument("--neuron-ops", action="store_true", help="also count Table 11's neuron rows (the paper does not)")
+    p.add_argument("--spike-driven", action="store_true",
+                   help="with --model: run spike-driven and add the energy of the accumulates actually performed")
     _add_text_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     p.add_argument("--plot", metavar="FILE.png", help="Figure 2-style bars (numbers as FILE.json beside it)")
@@ -52,6 +54,11 @@ def _format_energy(rep: dict) -> str:
     for c, v in rep["components"].items():
         lines.append(f"{c:<12}{rep['mamba2'].get(c, 0.0):>14.4f}{v:>14.4f}")
     lines.append(f"E_A/E_S = {rep['ratio']:.4f}")
+    if "measured" in rep:
+        m = rep["measured"]
+        lines.append(f"firing rates measured on {m['tokens']} tokens ({m['tokenizer_note']})")
+    for proj, e in rep.get("from_measured_accumulates", {}).items():
+        lines.append(f"{proj} from the accumulates SpikeDrivenLinear performed: {e:.6g}")
     return "\n".join(lines)
 
 
@@ -60,8 +67,8 @@ def _run_energy(args) -> int:
     if args.model:
         from analysis.firing_rates import measure_checkpoint
 
-        measured = measure_checkpoint(args.model, args.text, tokenizer=args.tokenizer,
-                                      max_tokens=args.max_tokens, seq_len=args.seq_len)
+        measured = measure_checkpoint(args.model, args.text, tokenizer=args.tokenizer, max_tokens=args.max_tokens,
+                                      seq_len=args.seq_len, spike_driven=args.spike_driven)
         shape, fr_in, fr_out = measured["shape"], measured["fr_in_per_layer"], measured["fr_out_per_layer"]
         neuron_in, neuron_out, D, T = measured["neuron_in"], measured["neuron_out"], measured["D"], measured["T"]
     else:
@@ -74,6 +81,12 @@ def _run_energy(args) -> int:
                            constants=constants, neuron_ops=args.neuron_ops)
     if measured is not None:
         rep["measured"] = {k: v for k, v in measured.items() if k != "shape"}
+        if "ac_measured_total" in measured:
+            acs = {"in_proj": 0, "out_proj": 0}
+            for layer in measured["layers"]:
+                for site, e in layer["sites"].items():
+                    acs["in_proj" if site == "u" else "out_proj"] += e["ac_measured"]
+            rep["from_measured_accumulates"] = en.energy_from_accumulates(acs, measured["tokens"], constants)
     print(json.dumps(rep, indent=2) if args.json else _format_energy(rep))
     if args.plot:
         from analysis.energy_figure import plot_energy

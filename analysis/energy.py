@@ -286,6 +286,15 @@ def block_energy(
     )
 
 
+def energy_from_accumulates(acs: Mapping[str, int], tokens: int, constants: EnergyConstants = EnergyConstants()) -> dict:
+    """Projection energy per token (1e6 pJ) from accumulates counted over ``tokens`` tokens, e.g. the
+    ``SpikeDrivenLinear.ac_count`` totals ``{"in_proj": n, "out_proj": m}`` of a spike-driven run: n · E_ADD /
+    tokens. Beside :func:`block_energy` with the measured firing rates it should agree exactly (Eq 4, 9)."""
+    if tokens < 1:
+        raise ValueError(f"tokens={tokens} must be >= 1")
+    return {proj: n * constants.add / tokens / _PJ_PER_UNIT for proj, n in acs.items()}
+
+
 def energy_report(
     shape: Mamba2Shape,
     neuron_in: str = "none",

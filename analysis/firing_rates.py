@@ -113,26 +113,29 @@ def count_accumulates(model, input_ids: torch.Tensor, seq_len: int | None = None
 
 
 def load_model(path: str | Path):
-    """A teacher or student checkpoint dir, as saved (``SpikingMambaForCausalLM.from_pretrained``)."""
+    """A teacher or student checkpoint (local dir, or a hub name — not run here: no network), as saved;
+    ``SpikingMambaForCausalLM.from_pretrained`` without overrides, in eval mode."""
     from models import SpikingMambaForCausalLM
 
-    if not Path(path).is_dir():
-        raise ValueError(f"checkpoint {str(path)!r} is not a directory (config.json + weights)")
-    return SpikingMambaForCausalLM.from_pretrained(str(path))
+    return SpikingMambaForCausalLM.from_pretrained(str(path)).eval()
 
 
-def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048, seq_len: int = 512) -> dict:
-    """Load ``path``, tokenize ``text`` (see :func:`analysis.text.load_token_ids`) and measure firing rates.
+def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048, seq_len: int = 512,
+                       spike_driven: bool = False) -> dict:
+    """Load ``path``, tokenize ``text`` (see :func:`analysis.text.load_token_ids`) and measure firing rates
+    (``spike_driven``: with :func:`count_accumulates`, adding the measured accumulates).
 
-    Returns :func:`measure_firing_rates`' dict plus ``shape`` (a :class:`Mamba2Shape`) and
-    ``tokenizer_note``."""
+    Returns that dict plus ``shape`` (a :class:`Mamba2Shape`) and ``tokenizer_note``."""
     from analysis.text import load_token_ids
 
     if text is None:
         raise ValueError("--model needs --text FILE to measure firing rates on")
     model = load_model(path)
     ids, note = load_token_ids(text, path, tokenizer, max_tokens, model.config.vocab_size)
-    result = measure_firing_rates(model, ids, seq_len, progress=True)
+    if spike_driven:
+        result = count_accumulates(model, ids, seq_len)
+    else:
+        result = measure_firing_rates(model, ids, seq_len, progress=True)
     result["shape"] = Mamba2Shape.from_config(model.config.to_dict())
     result["tokenizer_note"] = note
     return result

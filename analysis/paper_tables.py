@@ -109,12 +109,12 @@ def comparison(rates: str = "used") -> list[dict]:
 
 def format_comparison(rows: list[dict]) -> str:
     """Plain-text table: for each row, a "paper" line and an "ours" line."""
-    head = f"{'':<7}{'row':<18}{'fr_in':>8}{'fr_out':>8}" + "".join(f"{c:>11}" for c in COLUMNS)
+    head = f"{'':<9}{'row':<18}{'fr_in':>8}{'fr_out':>8}" + "".join(f"{c:>11}" for c in COLUMNS)
     lines = [head]
     for r in rows:
         for who in ("paper", "ours"):
             fr = (r["fr_in"], r["fr_out"]) if who == "paper" else r["rates_used"]
             frs = "".join(f"{'-' if v is None else format(v, '.5g'):>8}" for v in fr)
             vals = "".join(f"{r[who][c]:>11.4f}" for c in COLUMNS)
-            lines.append(f"T{r['table']} {who:<5}{r['label']:<18}{frs}{vals}")
+            lines.append(f"T{r['table']} {who:<6}{r['label']:<18}{frs}{vals}")
     return "\n".join(lines)

@@ -3,6 +3,10 @@
 Tokenizer choice, in order: ``tokenizer`` (a dir or hub name), the checkpoint dir's own tokenizer files
 (AutoTokenizer), else byte-level ids (id = UTF-8 byte value, the same ids as the project's offline byte
 tokenizer) with a note saying so — meaningful only for models trained on bytes.
+
+``perplexity`` scores consecutive non-overlapping windows, i.e. ``pipelines.eval.perplexity`` with
+stride = context length except that the last, shorter window is scored too; it lives here because
+analysis sits below pipelines (imports point down) and Table 7 only compares a model with itself.
 """
 
 from __future__ import annotations
@@ -37,10 +41,17 @@ def tokenize(
     max_tokens: int | None = None,
     vocab_size: int | None = None,
 ) -> tuple[torch.Tensor, str]:
-    """``text`` -> (ids ``[N]`` int64 (at most ``max_tokens``), a note naming the tokenizer used)."""
+    """``text`` -> (ids ``[N]`` int64 (at most ``max_tokens``), a note naming the tokenizer used).
+
+    A ``checkpoint`` that is not a local directory is a hub name: its tokenizer must be named with
+    ``tokenizer`` (the state-spaces/mamba2-* repos ship none; they use EleutherAI/gpt-neox-20b)."""
     source = tokenizer
-    if source is None and checkpoint is not None and any((Path(checkpoint) / f).is_file() for f in _TOKENIZER_FILES):
-        source = str(checkpoint)
+    if source is None and checkpoint is not None:
+        if not Path(checkpoint).is_dir():
+            raise ValueError(f"{checkpoint!r} is not a local checkpoint dir: name its tokenizer with --tokenizer "
+                             "(Mamba2 hub checkpoints use EleutherAI/gpt-neox-20b)")
+        if any((Path(checkpoint) / f).is_file() for f in _TOKENIZER_FILES):
+            source = str(checkpoint)
     if source is not None:
         from transformers import AutoTokenizer
 

@@ -152,6 +152,13 @@ def test_per_layer_rates_sum_over_layers(rates, out_rate, D, kind):
     assert whole.in_proj <= en.block_energy(s).in_proj * en.spikes_per_input(kind, D) * 0.9 / 4.6 + 1e-15
 
 
+def test_energy_from_accumulates():
+    # 1e6 accumulates over 4 tokens at 0.9 pJ: 0.225e6 pJ per token = 0.225 units
+    assert en.energy_from_accumulates({"in_proj": 10**6}, 4) == {"in_proj": pytest.approx(0.225)}
+    with pytest.raises(ValueError):
+        en.energy_from_accumulates({"in_proj": 1}, 0)
+
+
 def test_firing_rate_definition():
     # 24 spikes over 3 tokens of a width-4 TI-LIF input with k = 2: 24 / (1·2·4·3) = 1.0
     assert en.firing_rate(24, n_tokens=3, width=4, k=2) == 1.0

@@ -245,10 +245,12 @@ def test_model_cli_commands_write_their_numbers(checkpoints, tmp_path, capsys):
     assert clamp["layers"] == [0] and len(clamp["settings"]) == 4 and clamp["baseline"]["tokens"] == 46
 
     capsys.readouterr()
-    assert main(["energy", "--model", str(c["tilif"]), "--text", text, "--max-tokens", "40", "--json"]) == 0
+    assert main(["energy", "--model", str(c["tilif"]), "--text", text, "--max-tokens", "40", "--json",
+                 "--spike-driven"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert rep["fr_in"] == measure_firing_rates(tilif, text_ids[:, :40])["fr_in_per_layer"]
-    assert rep["neuron_in"] == "tilif"
+    assert rep["fr_in"] == direct["fr_in_per_layer"] and rep["neuron_in"] == "tilif"
+    for proj in ("in_proj", "out_proj"):  # Table 12 with measured rates == energy of the ACs performed
+        assert rep["from_measured_accumulates"][proj] == pytest.approx(rep["components"][proj], rel=1e-12)
     assert rep["measured"]["tokens"] == 40 and rep["ratio"] > 1
     for file in ("fr/firing_rates", "r/raster", "a/fig3_projection_inputs", "h/final_block_histograms", "c/clamp"):
         assert (tmp_path / f"{file}.png").stat().st_size > 1000
