@@ -21,6 +21,7 @@ Zephyr-style default of ``pipelines.data`` when it has none (gpt-neox-20b, the M
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource, load_records
 
@@ -77,6 +78,8 @@ def load_preferences(entry: str | dict, split: str, loss: str, seed: int, cache_
     if isinstance(entry, str) or "split" not in entry:
         source = dataclasses.replace(source, split=split)
     where = _describe(source)
+    if source.is_local and Path(source.path).is_file() and Path(source.path).stat().st_size == 0:
+        raise ValueError(f"preference data {where} is empty")  # datasets fails obscurely on empty files
     records = load_records(source, cache_dir)
     if len(records) == 0:
         raise ValueError(f"preference data {where} is empty")

@@ -1,0 +1,31 @@
+"""Fixtures: one tiny untrained TI-LIF policy (with its byte tokenizer) shared by the session; offline."""
+import pytest
+
+from rl_helpers import PAIRS, POLICY_SHAPE, write_jsonl
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    from models import SpikingMambaForCausalLM
+    from pipelines.tiny import ensure_tiny_teacher
+
+    root = tmp_path_factory.mktemp("rl_policy")
+    teacher = ensure_tiny_teacher(root / "teacher", seed=0, **POLICY_SHAPE)
+    path = root / "policy"
+    SpikingMambaForCausalLM.from_pretrained(str(teacher), neuron="tilif", D=4, sgc_layers=[]).save_pretrained(path)
+    AutoTokenizer.from_pretrained(teacher).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture
+def dpo_file(tmp_path):
+    return write_jsonl(tmp_path / "dpo.jsonl", PAIRS)
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds_cache"))
