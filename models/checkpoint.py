@@ -206,8 +206,9 @@ def _load_file(path: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        reason = next((line.strip() for line in str(err).splitlines() if "Unpickler error" in line), "")
         raise ValueError(
-            f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({err}). "
+            f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({reason}). "
             "Loading it fully could run arbitrary code, so it is not done; if you trust the file, convert "
             "it once to safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors'))."
         ) from err

@@ -11,6 +11,11 @@ TINY = dict(d_model=64, n_layer=3, vocab_size=100, d_state=16, headdim=16, ngrou
 
 
 @pytest.fixture(scope="session")
+def tiny_shape():
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
 def teacher_dirs(tmp_path_factory):
     """{"mamba_ssm": dir, "transformers": dir}: the same random teacher in both formats."""
     root = tmp_path_factory.mktemp("teachers")

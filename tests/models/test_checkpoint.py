@@ -1,0 +1,193 @@
+"""Checkpoint I/O: round trips, Auto classes, format details, and clear errors."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from models import SpikingMambaConfig, SpikingMambaForCausalLM
+from models.tiny import save_tiny_mamba2
+
+
+def copy_dir(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_save_load_round_trip_is_exact(teacher_dir, tmp_path, ids):
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif", D=3, v_threshold_out=0.5)
+    with torch.no_grad():
+        for p in m.parameters():  # make the student differ from its teacher
+            p.add_(0.01 * torch.randn_like(p))
+    m.save_pretrained(tmp_path / "student")
+    files = set(os.listdir(tmp_path / "student"))
+    assert {"config.json", "model.safetensors"} <= files and not any(f.startswith(".tmp") for f in files)
+    stored = load_file(tmp_path / "student" / "model.safetensors")
+    assert not any("_sgc." in k for k in stored)  # inference checkpoint: no SGC weights
+    back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "student")
+    assert (back.config.neuron_in, back.config.D, back.config.v_threshold_out, back.config.sgc_layers) == \
+        ("tilif", 3, 0.5, [])
+    mine = {k: v for k, v in m.state_dict().items() if "_sgc." not in k}
+    assert mine.keys() == back.state_dict().keys()
+    assert all(torch.equal(v, back.state_dict()[k]) for k, v in mine.items())
+    with torch.no_grad():
+        assert torch.equal(m(ids).logits, back(ids).logits)
+    assert m.config.sgc_layers == [0, 1, 2]  # saving did not change the live model
+
+
+def test_keep_sgc_round_trip(teacher_dir, tmp_path):
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif")
+    with torch.no_grad():
+        m.backbone.layers[0].mixer.in_sgc.weight.add_(1.0)
+    m.save_pretrained(tmp_path / "train", keep_sgc=True)
+    back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train")
+    assert back.config.sgc_layers == [0, 1, 2]
+    assert torch.equal(back.backbone.layers[0].mixer.in_sgc.weight, m.backbone.layers[0].mixer.in_sgc.weight)
+    # SGC asked for on reload of an inference checkpoint: W′ starts again from W
+    m.save_pretrained(tmp_path / "infer")
+    again = SpikingMambaForCausalLM.from_pretrained(tmp_path / "infer", sgc_layers=[2])
+    mixer = again.backbone.layers[2].mixer
+    assert torch.equal(mixer.out_sgc.weight, mixer.out_proj.weight)
+
+
+def test_auto_classes(teacher_dir, tmp_path, ids):
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="ilif")
+    m.save_pretrained(tmp_path / "s")
+    assert isinstance(AutoConfig.from_pretrained(tmp_path / "s"), SpikingMambaConfig)
+    auto = AutoModelForCausalLM.from_pretrained(tmp_path / "s")
+    assert isinstance(auto, SpikingMambaForCausalLM) and auto.config.neuron_in == "ilif"
+    with torch.no_grad():
+        assert torch.equal(auto(ids).logits, m(ids).logits)
+
+
+def test_mamba_ssm_vocab_padding_and_tied_head(teacher_dir):
+    cfg = json.load(open(os.path.join(teacher_dir, "config.json")))
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir)
+    assert cfg["vocab_size"] == 100 and m.config.vocab_size == 112  # padded to a multiple of 16
+    assert m.lm_head.weight.data_ptr() == m.backbone.embedding.weight.data_ptr()
+
+
+def test_untied_transformers_checkpoint(tmp_path, ids, tiny_shape):
+    d = save_tiny_mamba2(tmp_path / "untied", fmt="transformers", **tiny_shape, tie_word_embeddings=False)
+    m = SpikingMambaForCausalLM.from_pretrained(d)
+    assert not m.config.tie_word_embeddings
+    assert not torch.equal(m.lm_head.weight, m.backbone.embedding.weight)
+    from transformers import Mamba2ForCausalLM
+    with torch.no_grad():
+        ref = Mamba2ForCausalLM.from_pretrained(d).eval()(ids).logits
+        assert (m(ids).logits - ref).abs().max() <= 1e-4
+
+
+def test_dtype_and_device_arguments(teacher_dir, ids):
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, dtype=torch.bfloat16, device="cpu")
+    ref = SpikingMambaForCausalLM.from_pretrained(teacher_dir)
+    assert m.lm_head.weight.dtype == torch.bfloat16
+    with torch.no_grad():
+        assert (m(ids).logits - ref(ids).logits).abs().max() < 0.1
+
+
+# ---------------------------------------------------------------- errors ----------------------------
+
+def test_shape_mismatch_names_tensor_and_shapes(teacher_dir, tmp_path):
+    d = copy_dir(teacher_dir, tmp_path / "bad")
+    cfg = json.load(open(d / "config.json"))
+    cfg["ssm_cfg"]["d_state"] = 8
+    json.dump(cfg, open(d / "config.json", "w"))
+    with pytest.raises(ValueError, match=r"tensor backbone\.layers\.0\.mixer\.in_proj\.weight has shape "
+                                         r"\(328, 64\) but the config expects \(296, 64\)"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+def test_transformers_default_ngroups_is_not_mamba_ssm_default(teacher_dirs, tmp_path):
+    """A transformers config without n_groups means 8 groups: our 2-group weights must not fit."""
+    d = copy_dir(teacher_dirs["transformers"], tmp_path / "t")
+    cfg = json.load(open(d / "config.json"))
+    del cfg["n_groups"]
+    json.dump(cfg, open(d / "config.json", "w"))
+    with pytest.raises(ValueError, match="has shape"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+def test_missing_weights(teacher_dir, tmp_path):
+    d = copy_dir(teacher_dir, tmp_path / "noweights")
+    os.remove(d / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="no weights in .*pytorch_model.bin"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+def test_missing_tensor(teacher_dir, tmp_path):
+    d = copy_dir(teacher_dir, tmp_path / "partial")
+    state = torch.load(d / "pytorch_model.bin", weights_only=True)
+    del state["backbone.layers.1.mixer.A_log"]
+    torch.save(state, d / "pytorch_model.bin")
+    with pytest.raises(ValueError, match=r"missing tensors \['backbone\.layers\.1\.mixer\.A_log'\]"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+@pytest.mark.parametrize("fmt", ["mamba_ssm", "transformers"])
+def test_truncated_weights(fmt, teacher_dirs, tmp_path):
+    d = copy_dir(teacher_dirs[fmt], tmp_path / "trunc")
+    name = "pytorch_model.bin" if fmt == "mamba_ssm" else "model.safetensors"
+    data = open(d / name, "rb").read()
+    open(d / name, "wb").write(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_pickle_checkpoint_refused(teacher_dir, tmp_path, capsys):
+    d = copy_dir(teacher_dir, tmp_path / "pickle")
+    state = torch.load(d / "pytorch_model.bin", weights_only=True)
+    state["backbone.norm_f.weight"] = Payload()
+    torch.save(state, d / "pytorch_model.bin")
+    with pytest.raises(ValueError, match="weights_only=True.*refuses.*safetensors"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(neuron="relu"), r"unknown neuron kind neuron_in='relu'"),
+    (dict(neuron_out="spiky"), r"unknown neuron kind neuron_out='spiky'"),
+    (dict(neuron="tilif", D=0), r"D .* must be an integer >= 1, got 0"),
+    (dict(neuron="tilif", D=2.5), r"D .* must be an integer >= 1, got 2.5"),
+    (dict(neuron="tilif", sgc_layers=[0, 3]), r"sgc_layers \[3\] out of range: .* n_layer = 3"),
+    (dict(neuron="tilif", sgc_layers=[-1]), r"sgc_layers \[-1\] out of range"),
+    (dict(sgc_layers=[0]), r"sgc_layers needs a spiking projection"),
+    (dict(neuron="tilif", v_threshold=0), r"v_threshold_in must be a finite number > 0"),
+    (dict(neurons="tilif"), r"unexpected keyword arguments \['neurons'\]"),
+])
+def test_bad_arguments(teacher_dir, kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        SpikingMambaForCausalLM.from_pretrained(teacher_dir, **kwargs)
+
+
+def test_not_a_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="not a local directory, and downloading it from the Hugging Face hub failed"):
+        SpikingMambaForCausalLM.from_pretrained(str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        SpikingMambaForCausalLM.from_pretrained(tmp_path / "empty")
+    (tmp_path / "gpt2").mkdir()
+    json.dump({"model_type": "gpt2"}, open(tmp_path / "gpt2" / "config.json", "w"))
+    with pytest.raises(ValueError, match="not a Mamba2 checkpoint"):
+        SpikingMambaForCausalLM.from_pretrained(tmp_path / "gpt2")
+
+
+def test_unsupported_mamba_ssm_variants(teacher_dir, tmp_path):
+    for change, message in [({"ssm_cfg": {"layer": "Mamba1"}}, "only Mamba2"),
+                            ({"d_intermediate": 128}, "MLP"), ({"attn_layer_idx": [1]}, "hybrid attention")]:
+        d = tmp_path / message.replace(" ", "_")
+        copy_dir(teacher_dir, d)
+        cfg = {**json.load(open(d / "config.json")), **change}
+        json.dump(cfg, open(d / "config.json", "w"))
+        with pytest.raises(ValueError, match=message):
+            SpikingMambaForCausalLM.from_pretrained(d)
