@@ -32,6 +32,7 @@ Choices the paper leaves open, made explicit here:
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
@@ -295,29 +296,19 @@ def energy_from_accumulates(acs: Mapping[str, int], tokens: int, constants: Ener
     return {proj: n * constants.add / tokens / _PJ_PER_UNIT for proj, n in acs.items()}
 
 
-def energy_report(
-    shape: Mamba2Shape,
-    neuron_in: str = "none",
-    neuron_out: str | None = None,
-    *,
-    D: int = 4,
-    fr_in: float | Sequence[float] | None = None,
-    fr_out: float | Sequence[float] | None = None,
-    T: int = 1,
-    constants: EnergyConstants = EnergyConstants(),
-    neuron_ops: bool = False,
-) -> dict:
-    """:func:`block_energy` of the model and of dense Mamba2 of the same shape, and E_A / E_S (JSON-ready).
+def energy_report(shape: Mamba2Shape, *args, **kwargs) -> dict:
+    """:func:`block_energy` (same arguments) of the model and of dense Mamba2 of the same shape, and
+    E_A / E_S, as a JSON-ready dict.
 
-    Keys: unit, shape, constants_pJ, neuron_in, neuron_out, D, T, k_in, k_out, fr_in, fr_out, neuron_ops_counted,
-    components (in_proj, out_proj, ssm, others[, neurons], total), total, mamba2 (same keys),
-    mamba2_total, ratio."""
-    neuron_out = neuron_in if neuron_out is None else neuron_out
-    spiking = block_energy(
-        shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out, T=T, constants=constants,
-        neuron_ops=neuron_ops,
-    )
-    dense = block_energy(shape, "none", constants=constants)
+    Keys: unit, shape, constants_pJ, neuron_in, neuron_out, D, T, k_in, k_out, fr_in, fr_out,
+    neuron_ops_counted, components (in_proj, out_proj, ssm, others[, neurons], total), total, mamba2 (same
+    keys), mamba2_total, ratio."""
+    call = inspect.signature(block_energy).bind(shape, *args, **kwargs)
+    call.apply_defaults()
+    p = call.arguments
+    neuron_out = p["neuron_in"] if p["neuron_out"] is None else p["neuron_out"]
+    spiking = block_energy(*call.args, **call.kwargs)
+    dense = block_energy(shape, constants=p["constants"])
 
     def plain(fr):
         return fr if fr is None or isinstance(fr, (int, float)) else [float(r) for r in fr]
@@ -325,16 +316,16 @@ def energy_report(
     return {
         "unit": UNIT,
         "shape": asdict(shape),
-        "constants_pJ": asdict(constants),
-        "neuron_in": neuron_in,
+        "constants_pJ": asdict(p["constants"]),
+        "neuron_in": p["neuron_in"],
         "neuron_out": neuron_out,
-        "D": D,
-        "T": T,
-        "k_in": None if neuron_in == "none" else spikes_per_input(neuron_in, D),
-        "k_out": None if neuron_out == "none" else spikes_per_input(neuron_out, D),
-        "fr_in": plain(fr_in),
-        "fr_out": plain(fr_out),
-        "neuron_ops_counted": neuron_ops,
+        "D": p["D"],
+        "T": p["T"],
+        "k_in": None if p["neuron_in"] == "none" else spikes_per_input(p["neuron_in"], p["D"]),
+        "k_out": None if neuron_out == "none" else spikes_per_input(neuron_out, p["D"]),
+        "fr_in": plain(p["fr_in"]),
+        "fr_out": plain(p["fr_out"]),
+        "neuron_ops_counted": p["neuron_ops"],
         "components": spiking.to_dict(),
         "total": spiking.total,
         "mamba2": dense.to_dict(),

@@ -105,6 +105,17 @@ def test_op_counts_match_transformers_mamba2_mixer():
     assert rows["A*dt"] == mixer.A_log.numel() and rows["y+D*x"] == mixer.intermediate_size
 
 
+def test_shape_agrees_with_spiking_mamba_config():
+    """Mamba2Shape (stdlib-only, so the energy CLI needs no torch) restates the derived sizes of
+    SpikingMambaConfig; pin them together."""
+    from models import SpikingMambaConfig
+
+    cfg = SpikingMambaConfig(d_model=48, n_layer=5, d_state=12, headdim=16, expand=2, ngroups=2, d_conv=3)
+    s = en.Mamba2Shape.from_config(cfg.to_dict())
+    assert (s.d_model, s.n_layer, s.d_state, s.headdim, s.ngroups, s.d_conv) == (48, 5, 12, 16, 2, 3)
+    assert (s.d_inner, s.nheads, s.conv_dim, s.in_proj_features) == (cfg.d_inner, cfg.nheads, cfg.conv_dim, cfg.d_in_proj)
+
+
 def test_presets_and_config_parsing():
     mamba_ssm_cfg = {"d_model": 2048, "n_layer": 48, "vocab_size": 50277, "ssm_cfg": {"layer": "Mamba2"}}
     assert en.Mamba2Shape.from_config(mamba_ssm_cfg) == en.preset("mamba2-1.3b")
