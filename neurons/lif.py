@@ -13,14 +13,6 @@ class LIFNode(SpikingNode):
 
     kind = "lif"
 
-    def __init__(
-        self,
-        beta: float = 0.25,
-        v_threshold: float = 1.0,
-        alpha: float = 1.0,
-        detach_reset: bool = False,
-        step_mode: str = "s",
-        backend: str = "torch",
-        store_v_seq: bool = False,
-    ):
-        super().__init__(1, beta, v_threshold, alpha, detach_reset, step_mode, backend, store_v_seq)
+    def __init__(self, beta: float = 0.25, v_threshold: float = 1.0, alpha: float = 1.0, **kwargs):
+        """No D: LIF is binary. kwargs: detach_reset, step_mode, backend, store_v_seq."""
+        super().__init__(1, beta, v_threshold, alpha, **kwargs)

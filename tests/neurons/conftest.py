@@ -18,15 +18,6 @@ SHIM = Path(__file__).with_name("host_shim.cpp")
 HOST_FLAGS = ["-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These tests run many tiny tensor ops; on a shared 2-core machine intra-op threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def compile_for_host(kind: str, out_dir: Path) -> ctypes.CDLL:
     library = out_dir / f"{kind}_host.so"
     command = ["g++", *HOST_FLAGS, f"-I{KERNEL_DIR}", f'-DNEURON_SOURCE="{kind}.cuh"', str(SHIM), "-o", str(library)]
