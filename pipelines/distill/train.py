@@ -10,9 +10,11 @@ The same code runs on one CPU, under ``accelerate launch`` with DDP, DeepSpeed Z
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,21 +88,25 @@ def export_final(accelerator, student, tokenizer, output_dir: Path) -> Path:
     return final
 
 
-def run(cfg: DistillConfig) -> dict:
-    """Distil; return a summary (steps, final path, last metrics). See the module docstring."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
+@dataclasses.dataclass
+class Run:
+    """Everything a training step needs, built by ``setup``."""
 
-    output_dir = Path(cfg.output_dir)
-    config_dict = config_to_dict(cfg)
-    accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
-    main = accelerator.is_main_process
-    resume_from = claim_output_dir(output_dir, config_dict, cfg.resume, RESUMABLE_CHANGES)
-    accelerator.wait_for_everyone()
-    set_seed(cfg.seed)
+    accelerator: Any
+    teacher: Any
+    student: Any
+    optimizer: Any
+    scheduler: Any
+    tokenizer: Any
+    packed: Any  # datasets.Dataset of input_ids rows [seq_len]
+    plan: data_lib.BatchPlan
+    total_steps: int
+    teacher_path: str
 
-    with accelerator.main_process_first():
+
+def setup(cfg: DistillConfig, accelerator) -> Run:
+    """Tokenizer, packed data and batch plan, teacher and student, optimizer and schedule, all prepared."""
+    with accelerator.local_main_process_first():  # the first process fills the datasets cache for the rest
         teacher_path = teacher_student.resolve_teacher(cfg)
         tokenizer = teacher_student.load_tokenizer(cfg, teacher_path)
         packed = data_lib.build_packed_dataset(
@@ -117,81 +123,100 @@ def run(cfg: DistillConfig) -> dict:
     teacher_student.check_seq_len(teacher, cfg.seq_len)
     optimizer, scheduler = build_optimizer(cfg, student, total_steps)
     student, optimizer, scheduler = accelerator.prepare(student, optimizer, scheduler)
-    teacher.to(accelerator.device)
+    return Run(accelerator, teacher.to(accelerator.device), student, optimizer, scheduler, tokenizer, packed,
+               plan, total_steps, teacher_path)
+
+
+def train_step(cfg: DistillConfig, r: Run, step: int) -> tuple[torch.Tensor, float | None]:
+    """Optimizer step ``step`` (0-based) over the global batch; returns (mean [L, L_KL, L_hidden] over
+    the global batch, gradient norm). Raises FloatingPointError, before updating, if the loss is not finite."""
+    acc, plan = r.accelerator, r.plan
+    sums = torch.zeros(3, device=acc.device)
+    for micro in range(plan.accumulation_steps):
+        rows = plan.micro_rows(step, micro)
+        input_ids = torch.as_tensor(r.packed[rows.tolist()]["input_ids"], dtype=torch.long, device=acc.device)
+        slot = micro * plan.world_size + plan.rank  # these rows' slice of the global batch
+        sample_seed = int(np.random.SeedSequence([cfg.seed, step, slot]).generate_state(1)[0])
+        with acc.accumulate(r.student), acc.autocast():
+            losses = micro_batch_loss(cfg, r.teacher, r.student, input_ids, sample_seed, len(r.tokenizer))
+            acc.backward(losses[0])
+        sums += torch.stack(losses).detach()
+    means = acc.reduce(sums, "mean") / plan.accumulation_steps
+    if not torch.isfinite(means).all():
+        raise FloatingPointError(f"non-finite loss at step {step + 1}: L={means[0].item()}, "
+                                 f"L_KL={means[1].item()}, L_hidden={means[2].item()}")
+    grad_norm = acc.clip_grad_norm_(r.student.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+    r.optimizer.step()
+    r.scheduler.step()
+    r.optimizer.zero_grad(set_to_none=True)
+    return means, None if grad_norm is None else float(grad_norm)
+
+
+def run(cfg: DistillConfig) -> dict:
+    """Distil; return a summary (steps, start step, final path, last metrics). See the module docstring."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    output_dir = Path(cfg.output_dir)
+    accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
+    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, RESUMABLE_CHANGES)
+    accelerator.wait_for_everyone()  # every process has checked output_dir before anything is written
+    set_seed(cfg.seed)
+    r = setup(cfg, accelerator)
 
     checkpoints = CheckpointManager(output_dir / "checkpoints", cfg.keep_last)
-    start_step, tokens_seen = 0, 0
+    start_step, tokens_seen, data_id = 0, 0, data_lib.fingerprint(r.packed)
     if resume_from is not None:
         state = load_checkpoint(accelerator, resume_from)
-        if state["data"] != data_lib.fingerprint(packed):
+        if state["data"] != data_id:
             raise ValueError(f"cannot resume from {resume_from}: the packed data differ "
-                             f"(checkpoint {state['data']}, now {data_lib.fingerprint(packed)})")
+                             f"(checkpoint {state['data']}, now {data_id})")
         start_step, tokens_seen = state["step"], state["tokens_seen"]
-    if main:
+    if accelerator.is_main_process:
         checkpoints.remove_partial()
         save_config(cfg, output_dir / "config.yaml")
-    metrics = MetricsWriter(output_dir, enabled=main, resume_step=start_step if resume_from else None,
-                            tensorboard=cfg.tensorboard)
+    metrics = MetricsWriter(output_dir, enabled=accelerator.is_main_process,
+                            resume_step=start_step if resume_from else None, tensorboard=cfg.tensorboard)
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
-    n_trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
+    n_trainable = sum(p.numel() for p in r.student.parameters() if p.requires_grad)
     accelerator.print(
-        f"distill: teacher {teacher_path} -> student neuron={cfg.neuron} D={cfg.D}; {n_trainable:,} trainable "
-        f"parameters; {len(packed):,} sequences of {cfg.seq_len} tokens; {total_steps} steps of "
-        f"{cfg.global_batch_size} = {accelerator.num_processes} process(es) x {plan.accumulation_steps} "
+        f"distill: teacher {r.teacher_path} -> student neuron={cfg.neuron} D={cfg.D}; {n_trainable:,} trainable "
+        f"parameters; {len(r.packed):,} sequences of {cfg.seq_len} tokens; {r.total_steps} steps of "
+        f"{cfg.global_batch_size} = {accelerator.num_processes} process(es) x {r.plan.accumulation_steps} "
         f"accumulation x {cfg.micro_batch_size}" + (f"; resuming at step {start_step}" if resume_from else ""))
 
-    bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not main, dynamic_ncols=True)
+    bar = tqdm(total=r.total_steps, initial=start_step, unit="step", disable=not accelerator.is_main_process,
+               dynamic_ncols=True)
     record = {}
-    for step in range(start_step, total_steps):
-        t0 = time.perf_counter()
-        sums = torch.zeros(3, device=accelerator.device)  # L, L_KL, L_hidden summed over micro-batches
-        for micro in range(plan.accumulation_steps):
-            rows = plan.micro_rows(step, micro)
-            input_ids = torch.as_tensor(packed[rows.tolist()]["input_ids"], dtype=torch.long,
-                                        device=accelerator.device)
-            slot = micro * plan.world_size + plan.rank  # the rows' slice of the global batch
-            sample_seed = int(np.random.SeedSequence([cfg.seed, step, slot]).generate_state(1)[0])
-            with accelerator.accumulate(student), accelerator.autocast():
-                loss, loss_kl, loss_hidden = micro_batch_loss(cfg, teacher, student, input_ids, sample_seed,
-                                                                   len(tokenizer))
-                accelerator.backward(loss)
-            sums += torch.stack([loss, loss_kl, loss_hidden]).detach()
-        means = accelerator.reduce(sums, "mean") / plan.accumulation_steps
-        if not torch.isfinite(means).all():
+    for step in range(start_step, r.total_steps):
+        t0, lr = time.perf_counter(), r.scheduler.get_last_lr()[0]
+        try:
+            means, grad_norm = train_step(cfg, r, step)
+        except FloatingPointError as err:
             last = checkpoints.latest()
             raise FloatingPointError(
-                f"non-finite loss at step {step + 1}: L={means[0].item()}, L_KL={means[1].item()}, "
-                f"L_hidden={means[2].item()}; stopped before updating the model. Last good checkpoint: "
+                f"{err}; stopped before updating the model. Last good checkpoint: "
                 + (f"{last[1]} (step {last[0]}); continue from it with --resume after lowering lr"
-                   if last else "none (the failure came before the first save)"))
-        grad_norm = accelerator.clip_grad_norm_(student.parameters(), cfg.max_grad_norm) \
-            if cfg.max_grad_norm else None
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens_seen += tokens_per_step
-        done = step + 1
-        elapsed = time.perf_counter() - t0
+                   if last else "none (the failure came before the first save)")) from None
+        done, tokens_seen = step + 1, tokens_seen + tokens_per_step
         record = {"loss": means[0].item(), "loss_kl": means[1].item(), "loss_hidden": means[2].item(), "lr": lr,
-                  "tokens_per_s": tokens_per_step / elapsed, "tokens_seen": tokens_seen,
-                  "epoch": done / plan.steps_per_epoch}
-        if grad_norm is not None:
-            record["grad_norm"] = float(grad_norm)
+                  "tokens_per_s": tokens_per_step / (time.perf_counter() - t0), "tokens_seen": tokens_seen,
+                  "epoch": done / r.plan.steps_per_epoch, **({"grad_norm": grad_norm} if grad_norm is not None else {})}
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.4f}", kl=f"{record['loss_kl']:.4f}",
                         hid=f"{record['loss_hidden']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
-        if done % cfg.log_every == 0 or done == total_steps:
+        if done % cfg.log_every == 0 or done == r.total_steps:
             metrics.log(done, **record)
-        if done % cfg.save_every == 0 or done == total_steps:
+        if done % cfg.save_every == 0 or done == r.total_steps:
             path = save_checkpoint(accelerator, checkpoints, done, {
-                "step": done, "tokens_seen": tokens_seen, "data": data_lib.fingerprint(packed),
+                "step": done, "tokens_seen": tokens_seen, "data": data_id,
                 "world_size": accelerator.num_processes, "loss": record["loss"]})
-            if main:
+            if accelerator.is_main_process:
                 bar.write(f"saved checkpoint {path}")
     bar.close()
     metrics.close()
-    final = export_final(accelerator, student, tokenizer, output_dir)
+    final = export_final(accelerator, r.student, r.tokenizer, output_dir)
     accelerator.print(f"final model and tokenizer: {final}")
     accelerator.end_training()
-    return {"steps": total_steps, "start_step": start_step, "final": str(final), "last": record}
+    return {"steps": r.total_steps, "start_step": start_step, "final": str(final), "last": record}

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
@@ -27,6 +27,7 @@ def offline(monkeypatch, tmp_path):
 @settings(max_examples=50, deadline=None)
 @given(st.text(max_size=60))
 def test_byte_tokenizer_is_utf8_bytes(tok, text):
+    assume("<|endoftext|>" not in text)  # the one special token is matched in text, by design
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert ids == list(text.encode("utf-8"))  # oracle: Python's own UTF-8 encoder
     assert tok.decode(ids) == text
