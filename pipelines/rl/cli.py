@@ -11,39 +11,19 @@ Examples::
 """
 from __future__ import annotations
 
-import argparse
-import sys
-
-from pipelines.config import format_help, load_config
+from pipelines.cli import config_command
 from pipelines.rl.config import RLConfig
 
-# Errors a user can fix from the message alone: printed without a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, FloatingPointError)
 
+def run(cfg: RLConfig):
+    from pipelines.rl.train import run as align  # TRL and the models load only once the config is valid
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines rl",
-        description="Align a distilled SpikingMamba with DPO (Eq 14) or KTO (Eq 15) through TRL, keeping the "
-                    "SGC branch (L = L_DPO/KTO + λ·L_hidden).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="config keys (YAML file or key=value overrides):\n" + format_help(RLConfig),
-    )
-    parser.add_argument("--config", help="YAML config file (e.g. pipelines/configs/rl_tiny.yaml)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (= resume=true)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (values are YAML)")
-    return parser.parse_args(argv)
+    return align(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    overrides = list(args.overrides) + (["resume=true"] if args.resume else [])
-    try:
-        cfg = load_config(RLConfig, args.config, overrides)
-        from pipelines.rl.train import run
-
-        run(cfg)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return config_command(
+        argv, prog="python -m pipelines rl", schema=RLConfig, example="pipelines/configs/rl_tiny.yaml", run=run,
+        description="Align a distilled SpikingMamba with DPO (Eq 14) or KTO (Eq 15) through TRL, keeping the "
+                    "SGC branch (L = L_DPO/KTO + λ·L_hidden).",
+        epilog="examples:" + __doc__.split("Examples::")[1] + "\n")

@@ -8,7 +8,8 @@ that it has what the chosen loss needs, and normalises two common layouts:
   (``HuggingFaceH4/ultrafeedback_binarized``) they are whole conversations that repeat the user turn
   while ``prompt`` is a bare string; the string is dropped and TRL takes the shared leading turns of
   chosen/rejected as the prompt (``trl.data_utils.extract_prompt``), so the chat template renders the
-  prompt exactly as during distillation.
+  prompt exactly as during distillation. A bare-string prompt before chat completions that start with
+  the assistant turn becomes the user turn.
 - KTO: ``prompt`` / ``completion`` / ``label`` (bool: desirable or not). Paired data is turned into
   this *unpaired* form (each chosen -> label true, each rejected -> label false,
   ``trl.data_utils.unpair_preference_dataset``) and shuffled with the seed, so micro-batches mix both
@@ -87,9 +88,13 @@ def load_preferences(entry: str | dict, split: str, loss: str, seed: int, cache_
     first = records[0]
     paired = set(PAIRED) <= set(records.column_names)
     keep = [c for c in ("prompt", *PAIRED) if c in records.column_names] if paired else list(REQUIRED["kto"])
-    if paired and "prompt" in keep and _is_chat(first["chosen"]) and isinstance(first["prompt"], str):
-        keep.remove("prompt")  # UltraFeedback: the conversations repeat the prompt turn
     records = records.select_columns(keep)
+    if paired and "prompt" in keep and _is_chat(first["chosen"]) and isinstance(first["prompt"], str):
+        if first["chosen"][0]["role"] == "assistant":  # chat completions after a plain-text prompt
+            records = records.map(lambda row: {"prompt": [{"role": "user", "content": row["prompt"]}]},
+                                  desc="prompts as user turns")
+        else:  # UltraFeedback: the conversations repeat the prompt turn(s)
+            records = records.remove_columns("prompt")
     if loss == "dpo":
         return records
     if paired:

@@ -28,6 +28,8 @@ def resolve_policy(cfg) -> str:
     from the tiny teacher of ``pipelines.tiny`` — an untrained stand-in for a distilled model."""
     if cfg.policy is not None:
         return cfg.policy
+    from transformers import AutoTokenizer
+
     from models import SpikingMambaForCausalLM
     from pipelines.tiny import ensure_tiny_teacher
 
@@ -36,8 +38,6 @@ def resolve_policy(cfg) -> str:
         teacher = ensure_tiny_teacher(Path(cfg.output_dir) / "tiny_teacher", seed=cfg.seed, **cfg.tiny_policy)
         student = SpikingMambaForCausalLM.from_pretrained(str(teacher), neuron="tilif", D=4, sgc_layers=[])
         student.save_pretrained(path)
-        from transformers import AutoTokenizer
-
         AutoTokenizer.from_pretrained(teacher).save_pretrained(path)
     return str(path)
 

@@ -5,7 +5,7 @@ or a resume with the same config), the policy (SGC kept), its frozen reference a
 loaded (``policy.py``), the preference data checked and put in TRL's format (``data.py``), and TRL
 trains (``trainer.py``): AdamW β = (0.9, 0.98), linear warm-up over ``warmup_ratio`` of the steps then
 cosine, ``global_batch_size`` = processes × accumulation × ``micro_batch_size`` examples per step (an
-incomplete last batch is dropped), a tqdm bar, ``metrics.jsonl`` every ``log_every`` steps, atomic
+incomplete last batch of an epoch is used as it is), a tqdm bar, ``metrics.jsonl`` every ``log_every`` steps, atomic
 checkpoints every ``save_every`` steps and at the end. ``OUTPUT_DIR/final/`` is the inference checkpoint
 (no SGC weights) with the tokenizer, written atomically.
 
@@ -22,8 +22,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from pipelines.checkpointing import TRAINER_STATE, CheckpointManager, claim_output_dir, replace_directory
+from pipelines.checkpointing import TRAINER_STATE, CheckpointManager, claim_output_dir
 from pipelines.config import config_to_dict, save_config
+from pipelines.distill.train import export_final
 from pipelines.metrics import MetricsWriter
 from pipelines.rl import data as rl_data
 from pipelines.rl import policy as rl_policy
@@ -56,7 +57,7 @@ def trl_args(cfg: RLConfig):
         warmup_steps=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm or 0.0, num_train_epochs=cfg.num_epochs,
         max_steps=cfg.max_steps or -1, bf16=cfg.mixed_precision == "bf16", fp16=cfg.mixed_precision == "fp16",
         use_cpu=cfg.cpu, seed=cfg.seed, activation_checkpointing=cfg.activation_checkpointing,
-        dataloader_drop_last=True, dataloader_pin_memory=torch.cuda.is_available() and not cfg.cpu,
+        dataloader_pin_memory=torch.cuda.is_available() and not cfg.cpu,
         logging_steps=cfg.log_every, logging_nan_inf_filter=False, save_strategy="steps", save_steps=cfg.save_every,
         eval_strategy="steps" if cfg.eval_data and cfg.eval_every else "no", eval_steps=cfg.eval_every,
         report_to="none", disable_tqdm=False, beta=cfg.beta, max_length=cfg.max_length,
@@ -73,18 +74,6 @@ def trl_args(cfg: RLConfig):
                          f"{cfg.micro_batch_size} x {args.world_size} processes")
     args.gradient_accumulation_steps = cfg.global_batch_size // per_step
     return args
-
-
-def export_final(trainer, tokenizer, output_dir: Path) -> Path:
-    """OUTPUT_DIR/final: inference checkpoint (no SGC weights) + tokenizer, written atomically."""
-    final = output_dir / "final"
-    if trainer.args.should_save:
-        tmp = output_dir / ".final.tmp"
-        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        replace_directory(tmp, final)
-    trainer.accelerator.wait_for_everyone()
-    return final
 
 
 @dataclass
@@ -139,11 +128,13 @@ def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
                          f"fewer than one global batch of {cfg.global_batch_size} (examples whose prompt alone "
                          f"fills max_length={cfg.max_length} are dropped); add data or lower global_batch_size")
     n_trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
-    sgc = f"SGC on layers {policy.config.sgc_layers} (λ={cfg.hidden_weight})" if policy.config.sgc_layers else "no SGC"
-    print(f"rl: {cfg.loss.upper()} (β={cfg.beta}) of {policy_path}, {sgc}; {n_trainable:,} trainable parameters; "
-          f"{len(trainer.train_dataset):,} examples; {cfg.global_batch_size} per step = {args.world_size} "
-          f"process(es) x {args.gradient_accumulation_steps} accumulation x {cfg.micro_batch_size}"
-          + (f"; resuming from {resume_from}" if resume_from else ""))
+    sgc_layers = policy.config.sgc_layers
+    sgc = f"SGC on layers {sgc_layers} (λ={cfg.hidden_weight})" if sgc_layers else "no SGC"
+    if args.should_log:
+        print(f"rl: {cfg.loss.upper()} (β={cfg.beta}) of {policy_path}, {sgc}; {n_trainable:,} trainable parameters; "
+              f"{len(trainer.train_dataset):,} examples; {cfg.global_batch_size} per step = {args.world_size} "
+              f"process(es) x {args.gradient_accumulation_steps} accumulation x {cfg.micro_batch_size}"
+              + (f"; resuming from {resume_from}" if resume_from else ""))
     return Alignment(trainer, tokenizer, metrics, output_dir, resume_from, resume_step)
 
 
@@ -157,7 +148,8 @@ def run(cfg: RLConfig, callbacks: tuple = ()) -> dict:
             trainer.evaluate()
     finally:
         job.metrics.close()
-    final = export_final(trainer, job.tokenizer, job.output_dir)
-    print(f"final model and tokenizer: {final}")
+    final = export_final(trainer.accelerator, trainer.model_wrapped, job.tokenizer, job.output_dir)
+    if trainer.args.should_log:
+        print(f"final model and tokenizer: {final}")
     return {"steps": trainer.state.global_step, "start_step": job.resume_step or 0, "final": str(final),
             "train_loss": result.training_loss, "last": trainer.state.log_history[-1]}

@@ -61,3 +61,11 @@ def test_ultrafeedback_layout(tmp_path):
     assert sorted(kto.column_names) == ["completion", "label", "prompt"]
     row = kto[0]
     assert row["prompt"][0]["role"] == "user" and [m["role"] for m in row["completion"]] == ["assistant"]
+
+
+def test_plain_prompt_before_chat_completions_becomes_the_user_turn(tmp_path):
+    rows = [{"prompt": p["prompt"], "chosen": [{"role": "assistant", "content": p["chosen"]}],
+             "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in PAIRS]
+    data = load_preferences(write_jsonl(tmp_path / "chat.jsonl", rows), "train", "dpo", seed=0)
+    assert data[0]["prompt"] == [{"role": "user", "content": PAIRS[0]["prompt"]}]
+    assert data[0]["chosen"] == rows[0]["chosen"]
