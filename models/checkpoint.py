@@ -304,7 +304,9 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
         dtype = None
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    target = device if device is not None else (device_map if isinstance(device_map, (str, torch.device)) else None)
+    if isinstance(device_map, dict) or device_map == "auto":
+        raise ValueError(f"device_map={device_map!r} (model sharding) is not supported; pass device='cpu' or 'cuda'")
+    target = device if device is not None else device_map
     if dtype is not None or target is not None:
         model.to(device=target, dtype=dtype)
     return model.eval()

@@ -42,7 +42,8 @@ def segsum(a: torch.Tensor) -> torch.Tensor:
 
 def _heads(bc: torch.Tensor, nheads: int) -> torch.Tensor:
     """B or C [..., G, N] -> [..., H, N]: each group serves H/G consecutive heads."""
-    return bc.repeat_interleave(nheads // bc.shape[-2], dim=-2)
+    per_group = nheads // bc.shape[-2]
+    return bc.unsqueeze(-2).expand(*bc.shape[:-1], per_group, bc.shape[-1]).flatten(-3, -2)  # a view if G = 1
 
 
 def ssd_chunked(x, dt, A, B, C, chunk_size: int, initial_state=None):

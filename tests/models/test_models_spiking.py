@@ -102,3 +102,18 @@ def test_student_trains(kind, teacher_dir, ids):
             assert any("_sgc." in n for n, _ in m.named_parameters())
         opt.step()
     assert not torch.equal(m.backbone.layers[0].mixer.in_sgc.weight, m.backbone.layers[0].mixer.in_proj.weight)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(teacher_dir, ids):
+    m = student(teacher_dir, neuron="tilif").train()
+
+    def grads():
+        m.zero_grad()
+        out = m(ids, labels=ids)
+        (out.loss + out.loss_hidden).backward()
+        return {n: p.grad.clone() for n, p in m.named_parameters()}
+
+    plain = grads()
+    m.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    checkpointed = grads()
+    assert all(torch.equal(plain[n], checkpointed[n]) for n in plain)
