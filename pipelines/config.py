@@ -7,6 +7,10 @@ against the field's annotation, so a typo fails at startup, not hours into a run
 
 Override values are parsed as YAML, so ``lr=3e-4``, ``betas=[0.9,0.95]``, ``teacher=null`` and
 ``sgc_layers=[0,11]`` all mean what they look like.
+
+``TrainingConfig`` holds the keys every training pipeline shares (optimisation as in Appendix C, data
+caching, the run directory, checkpoint cadence, resume); a pipeline subclasses it, adds its own keys
+and may redeclare a shared one to change its default.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -159,3 +163,58 @@ def format_help(schema: type) -> str:
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         lines.append(f"  {f.name} (default {default!r})\n      {f.metadata.get('help', '')}")
     return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Keys shared by the training pipelines (``python -m pipelines distill`` / ``rl``)."""
+
+    # Keys that may change between a run and its resumption (all others must match the saved config).
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({
+        "resume", "save_every", "keep_last", "log_every", "tensorboard", "output_dir", "micro_batch_size",
+        "num_proc", "data_cache_dir"})
+
+    # --- data ---------------------------------------------------------------------------------------
+    chat_template: str | None = field_(None, "Jinja chat template for chat data when the tokenizer has none "
+                                             "(null: the Zephyr-style default of pipelines/data.py)")
+    data_cache_dir: str | None = field_(None, "datasets cache directory (null: HF_DATASETS_CACHE)")
+    num_proc: int | None = field_(None, "processes for tokenization (null: in-process)")
+    # --- optimisation (Appendix C) ------------------------------------------------------------------
+    global_batch_size: int = field_(32, "examples per optimizer step over all processes (Appendix C: 32)")
+    micro_batch_size: int = field_(1, "examples per forward pass per process; gradient accumulation fills "
+                                      "the rest (global = micro x processes x accumulation)")
+    lr: float = field_(1e-3, "peak learning rate (Appendix C: 1e-3 for distillation, 5e-6 for RL)")
+    betas: list[float] = field_([0.9, 0.98], "AdamW betas (Appendix C: 0.9, 0.98)")
+    eps: float = field_(1e-8, "AdamW epsilon")
+    weight_decay: float = field_(0.0, "AdamW weight decay (not given in the paper)")
+    warmup_ratio: float = field_(0.01, "fraction of steps of linear warm-up before cosine decay (Appendix C: 1%)")
+    min_lr_ratio: float = field_(0.0, "cosine decays to lr·min_lr_ratio")
+    max_grad_norm: float | None = field_(1.0, "gradient clipping norm (null: none; not given in the paper)")
+    num_epochs: int = field_(1, "passes over the data (Appendix C: 1)")
+    max_steps: int | None = field_(None, "if set, the run has exactly this many optimizer steps (schedule "
+                                         "included; data repeats if it needs more than num_epochs)")
+    mixed_precision: Literal["no", "bf16", "fp16"] = field_("bf16", "autocast precision (Appendix C: bf16)")
+    cpu: bool = field_(False, "force the CPU (also for multi-process runs, with the gloo backend)")
+    seed: int = field_(0, "seeds the data order and torch")
+    # --- run ----------------------------------------------------------------------------------------
+    output_dir: str = field_("runs/train", "checkpoints, metrics.jsonl, config.yaml and final/ go here")
+    save_every: int = field_(500, "checkpoint every N optimizer steps (and at the end)")
+    keep_last: int = field_(2, "checkpoints to keep")
+    log_every: int = field_(10, "write metrics every N steps")
+    tensorboard: bool = field_(True, "also log to OUTPUT_DIR/tensorboard when tensorboard is installed")
+    resume: bool | Literal["auto"] = field_(False, "true: continue from the latest checkpoint (error if none); "
+                                                   "auto: continue if there is one, else start")
+
+    def __post_init__(self):
+        for key in ("global_batch_size", "micro_batch_size", "num_epochs", "save_every", "keep_last", "log_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps} must be >= 1 (or null for num_epochs over the data)")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
+        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1) and "
+                             f"min_lr_ratio={self.min_lr_ratio} in [0, 1]")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas={self.betas} must be two numbers in [0, 1), e.g. [0.9, 0.98]")

@@ -1,4 +1,5 @@
-"""Every setting of ``python -m pipelines distill``, with its default and meaning.
+"""Every setting of ``python -m pipelines distill``, with its default and meaning (the shared
+optimisation/run keys come from ``pipelines.config.TrainingConfig``).
 
 Defaults follow Appendix C where the paper gives a value; the paper presets
 (``pipelines/configs/paper_*.yaml``) spell them out, and ``distill_tiny.yaml`` shrinks them for a CPU.
@@ -8,15 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from pipelines.config import field_
-
-NEURONS = ("none", "lif", "ilif", "tilif")
-# Keys that may change between a run and its resumption (everything else must match).
-RESUMABLE_CHANGES = {"resume", "save_every", "keep_last", "log_every", "tensorboard"}
+from pipelines.config import TrainingConfig, field_
 
 
 @dataclasses.dataclass
-class DistillConfig:
+class DistillConfig(TrainingConfig):
     # --- models -------------------------------------------------------------------------------------
     teacher: str | None = field_(None, "Mamba2 teacher: hub name (state-spaces/mamba2-1.3b) or local dir; "
                                        "null builds a tiny random teacher (tiny_teacher) in OUTPUT_DIR")
@@ -39,54 +36,20 @@ class DistillConfig:
     # --- data ---------------------------------------------------------------------------------------
     datasets: list = field_([], "hub dataset names or local .txt/.jsonl files; an entry may be a mapping "
                                 "{path, name, split, field} (split 'a+b' joins splits)")
-    chat_template: str | None = field_(None, "Jinja chat template for chat datasets when the tokenizer has none "
-                                             "(null: a Zephyr-style default)")
     seq_len: int = field_(2048, "packed sequence length in tokens (Appendix C: 2048)")
-    data_cache_dir: str | None = field_(None, "datasets cache directory (null: HF_DATASETS_CACHE)")
-    num_proc: int | None = field_(None, "processes for tokenization (null: in-process)")
-    # --- optimisation (Appendix C) ------------------------------------------------------------------
-    global_batch_size: int = field_(32, "sequences per optimizer step over all processes (Appendix C: 32)")
-    micro_batch_size: int = field_(1, "sequences per forward pass per process; accumulation fills the rest")
-    lr: float = field_(1e-3, "peak learning rate (Appendix C: 1e-3)")
-    betas: list[float] = field_([0.9, 0.98], "AdamW betas (Appendix C: 0.9, 0.98)")
-    eps: float = field_(1e-8, "AdamW epsilon")
-    weight_decay: float = field_(0.0, "AdamW weight decay (not given in the paper)")
-    warmup_ratio: float = field_(0.01, "fraction of steps of linear warm-up before cosine decay (Appendix C: 1%)")
-    min_lr_ratio: float = field_(0.0, "cosine decays to lr·min_lr_ratio")
-    max_grad_norm: float | None = field_(1.0, "gradient clipping norm (null: none; not given in the paper)")
-    num_epochs: int = field_(1, "passes over the data (Appendix C: 1)")
-    max_steps: int | None = field_(None, "if set, the run has exactly this many optimizer steps (schedule "
-                                         "included; data repeats if it needs more than num_epochs)")
-    mixed_precision: Literal["no", "bf16", "fp16"] = field_("bf16", "autocast precision (Appendix C: bf16)")
-    cpu: bool = field_(False, "force the CPU (also for multi-process runs, with the gloo backend)")
-    seed: int = field_(0, "seeds the data order, pseudo-label sampling and torch")
-    # --- run ----------------------------------------------------------------------------------------
+    # --- defaults that differ from TrainingConfig's ---------------------------------------------------
     output_dir: str = field_("runs/distill", "checkpoints, metrics.jsonl, config.yaml and final/ go here")
-    save_every: int = field_(500, "checkpoint every N optimizer steps (and at the end)")
-    keep_last: int = field_(2, "checkpoints to keep")
-    log_every: int = field_(10, "write metrics every N steps")
-    tensorboard: bool = field_(True, "also log to OUTPUT_DIR/tensorboard when tensorboard is installed")
-    resume: bool | Literal["auto"] = field_(False, "true: continue from the latest checkpoint (error if none); "
-                                                   "auto: continue if there is one, else start")
 
     def __post_init__(self):
-        positive = ("D", "seq_len", "global_batch_size", "micro_batch_size", "num_epochs", "save_every",
-                    "keep_last", "log_every", "prompt_length")
-        for key in positive:
+        super().__post_init__()
+        for key in ("D", "prompt_length"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
         if self.seq_len < 2:
             raise ValueError(f"seq_len={self.seq_len}: a sequence needs at least 2 tokens to predict one")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps={self.max_steps} must be >= 1 (or null for num_epochs over the data)")
-        if not (self.lr > 0 and self.kl_temperature > 0 and self.hidden_weight >= 0):
-            raise ValueError(f"need lr > 0, kl_temperature > 0, hidden_weight >= 0; got lr={self.lr}, "
-                             f"kl_temperature={self.kl_temperature}, hidden_weight={self.hidden_weight}")
-        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1) and "
-                             f"min_lr_ratio={self.min_lr_ratio} in [0, 1]")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas={self.betas} must be two numbers in [0, 1), e.g. [0.9, 0.98]")
+        if not (self.kl_temperature > 0 and self.hidden_weight >= 0):
+            raise ValueError(f"need kl_temperature > 0 and hidden_weight >= 0; got kl_temperature="
+                             f"{self.kl_temperature}, hidden_weight={self.hidden_weight}")
         if self.pseudo_labels and self.prompt_length >= self.seq_len:
             raise ValueError(f"prompt_length={self.prompt_length} must be < seq_len={self.seq_len} so the "
                              "teacher has tokens to generate")

@@ -24,7 +24,7 @@ from pipelines.checkpointing import CheckpointManager, claim_output_dir, load_ch
     save_checkpoint
 from pipelines.config import config_to_dict, save_config
 from pipelines.distill import teacher_student
-from pipelines.distill.config import RESUMABLE_CHANGES, DistillConfig
+from pipelines.distill.config import DistillConfig
 from pipelines.distill.losses import DistillLoss
 from pipelines.distill.pseudo_labels import generate_pseudo_labels
 from pipelines.metrics import MetricsWriter
@@ -160,7 +160,7 @@ def run(cfg: DistillConfig) -> dict:
 
     output_dir = Path(cfg.output_dir)
     accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
-    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, RESUMABLE_CHANGES)
+    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.RESUMABLE_CHANGES)
     accelerator.wait_for_everyone()  # every process has checked output_dir before anything is written
     set_seed(cfg.seed)
     r = setup(cfg, accelerator)

@@ -1,6 +1,5 @@
 """Fixtures: a tiny teacher shared by the session; offline datasets cache per test."""
 import pytest
-import torch
 
 from distill_helpers import TEACHER_SHAPE
 from pipelines.tiny import ensure_tiny_teacher
@@ -16,11 +15,3 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds_cache"))
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster single-threaded, and 2 shared cores are busy with other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

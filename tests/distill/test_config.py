@@ -1,4 +1,6 @@
 """Config loading, overrides and validation; the presets hold Appendix C's settings."""
+import dataclasses
+
 import pytest
 import yaml
 
@@ -62,7 +64,7 @@ def test_help_lists_every_key(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    assert all(f"  {name} (default" in out for name in DistillConfig.__dataclass_fields__)
+    assert all(f"  {f.name} (default" in out for f in dataclasses.fields(DistillConfig))
 
 
 @pytest.mark.parametrize("size", ["1.3b", "130m"])

@@ -18,12 +18,6 @@ def tok():
     return build_byte_tokenizer()
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "ds_cache"))
-
-
 @settings(max_examples=50, deadline=None)
 @given(st.text(max_size=60))
 def test_byte_tokenizer_is_utf8_bytes(tok, text):
