@@ -36,11 +36,3 @@ def teacher(teacher_dir):
 def ids():
     return torch.randint(0, TINY["vocab_size"], (2, 21), generator=torch.Generator().manual_seed(1))
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models: intra-op threads only add contention (2 xdist workers share 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
