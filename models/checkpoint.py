@@ -87,7 +87,8 @@ def resolve_checkpoint_dir(name_or_path, revision=None, cache_dir=None, token=No
 
         return snapshot_download(repo_id=path, revision=revision, cache_dir=cache_dir, token=token,
                                  local_files_only=local_files_only,
-                                 allow_patterns=["*.json", "*.safetensors", "*.bin"])
+                                 allow_patterns=["config.json", *WEIGHT_FILES, "model-*.safetensors",
+                                                 "pytorch_model-*.bin"])
     except Exception as err:  # noqa: BLE001 - any hub failure means "not found" to the caller
         raise FileNotFoundError(
             f"{path!r} is not a local directory, and downloading it from the Hugging Face hub failed "

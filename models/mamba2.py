@@ -206,10 +206,7 @@ class Mamba2Mixer(nn.Module):
         xBC = self._conv(xBC, conv_state)
         if attention_mask is not None:
             xBC = xBC * attention_mask[..., None].to(xBC.dtype)
-        x, B, C = xBC.split([self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], -1)
-        y = self._scan(x.unflatten(-1, (self.nheads, self.headdim)), dt,
-                       B.unflatten(-1, (self.ngroups, self.d_state)),
-                       C.unflatten(-1, (self.ngroups, self.d_state)), ssm_state)         # Eq 18–19
+        y = self._scan(*self._split_xBC(xBC), dt, ssm_state)                              # Eq 18–19
         y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
         out, loss_out = self._project("out", y, attention_mask)                         # Eq 21
         return out, _add(loss_in, loss_out)
@@ -224,9 +221,7 @@ class Mamba2Mixer(nn.Module):
                                 activation="silu")[..., 0]
         else:
             xBC = causal_conv_step(xBC, self.conv1d.weight, self.conv1d.bias, conv_state)
-        x, B, C = xBC.split([self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], -1)
-        x = x.unflatten(-1, (self.nheads, self.headdim))
-        B, C = B.unflatten(-1, (self.ngroups, self.d_state)), C.unflatten(-1, (self.ngroups, self.d_state))
+        x, B, C = self._split_xBC(xBC)
         dt = self._softplus_dt(dt)
         A = -torch.exp(self.A_log.float())
         if k is not None and k.state_update is not None:
@@ -257,8 +252,7 @@ class Mamba2Mixer(nn.Module):
         """xBC [B, L, conv_dim] -> SiLU(causal conv) [B, L, conv_dim]; cache updated in place."""
         x = xBC.transpose(1, 2)
         k = kernels.cuda_kernels(x)
-        fresh = conv_state is None or not conv_state.any()
-        if k is not None and k.conv is not None and fresh:
+        if k is not None and k.conv is not None and (conv_state is None or not conv_state.any()):
             if conv_state is not None:
                 conv_state.copy_(F.pad(x, (conv_state.shape[-1] - x.shape[-1], 0))[..., -conv_state.shape[-1]:])
             y = k.conv(x, self.conv1d.weight[:, 0], self.conv1d.bias, activation="silu")
@@ -266,8 +260,15 @@ class Mamba2Mixer(nn.Module):
             y = causal_conv(x, self.conv1d.weight, self.conv1d.bias, conv_state)
         return y.transpose(1, 2)
 
-    def _scan(self, x, dt, B, C, ssm_state):
-        """x [B, L, H, P], dt [B, L, H] (raw), B, C [B, L, G, N] -> y [B, L, H, P] incl. D·x."""
+    def _split_xBC(self, xBC):
+        """[.., conv_dim] -> x [.., H, P], B [.., G, N], C [.., G, N]."""
+        gn = self.ngroups * self.d_state
+        x, B, C = xBC.split([self.d_inner, gn, gn], dim=-1)
+        return (x.unflatten(-1, (self.nheads, self.headdim)), B.unflatten(-1, (self.ngroups, self.d_state)),
+                C.unflatten(-1, (self.ngroups, self.d_state)))
+
+    def _scan(self, x, B, C, dt, ssm_state):
+        """x [B, L, H, P], B, C [B, L, G, N], dt [B, L, H] (raw) -> y [B, L, H, P] incl. D·x."""
         A = -torch.exp(self.A_log.float())
         k = kernels.cuda_kernels(x)
         if k is not None and k.chunk_scan is not None:

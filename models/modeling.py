@@ -21,7 +21,7 @@ from transformers.utils import ModelOutput
 
 from models.cache import Mamba2Cache
 from models.configuration import SpikingMambaConfig
-from models.mamba2 import Mamba2Mixer, RMSNorm
+from models.mamba2 import GatedRMSNorm, Mamba2Mixer, RMSNorm
 from models.sgc import SGCBranch
 
 
@@ -78,7 +78,7 @@ class SpikingMambaPreTrainedModel(PreTrainedModel):
             dt = torch.exp(torch.rand(h) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
             init.copy_(module.dt_bias, dt + torch.log(-torch.expm1(-dt)))                  # softplus⁻¹(dt)
             init.ones_(module.D)
-        elif isinstance(module, RMSNorm) or type(module).__name__ == "GatedRMSNorm":
+        elif isinstance(module, (RMSNorm, GatedRMSNorm)):
             init.ones_(module.weight)
         elif isinstance(module, SGCBranch):
             module.init_from_projection()
@@ -152,8 +152,8 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         if cache_params is None and use_cache:
             cache_params = Mamba2Cache(self.config, inputs_embeds.shape[0], inputs_embeds.dtype,
                                        inputs_embeds.device)
-        if attention_mask is not None and (cache_params is not None and cache_params.seqlen_offset > 0):
-            attention_mask = None  # decoding continues after the (masked) prompt
+        if attention_mask is not None and attention_mask.shape[-1] != inputs_embeds.shape[1]:
+            attention_mask = None  # generate() passes the whole history's mask; the prompt's was applied
         hidden, loss_hidden, all_hidden = self.backbone(
             inputs_embeds, cache_params, attention_mask, bool(output_hidden_states))
         if cache_params is not None:
@@ -167,7 +167,7 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         if loss_hidden is None:
             loss_hidden = logits.new_zeros(())
         return SpikingMambaCausalLMOutput(loss=loss, logits=logits, loss_hidden=loss_hidden,
-                                          cache_params=cache_params if use_cache or cache_params else None,
+                                          cache_params=cache_params,
                                           hidden_states=all_hidden)
 
     def prepare_inputs_for_generation(self, input_ids, cache_params=None, attention_mask=None, **kwargs):

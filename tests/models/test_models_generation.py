@@ -67,3 +67,15 @@ def test_decode_memory_is_constant(teacher):
 def test_beam_search_is_refused(teacher, ids):
     with pytest.raises(ValueError, match="only supports"):
         teacher.generate(ids[:, :3], max_new_tokens=2, num_beams=2)
+
+
+def test_left_padded_batch_generates_like_single_prompts(model, ids):
+    """Padding positions are zeroed before in_proj and after the conv: they leave no trace in the state."""
+    short, long = ids[0, :4], ids[1, :7]
+    batch = torch.stack([torch.cat([torch.zeros(3, dtype=torch.long), short]), long])
+    mask = torch.ones_like(batch)
+    mask[0, :3] = 0
+    together = model.generate(batch, attention_mask=mask, max_new_tokens=6, do_sample=False)
+    for row, prompt in ((0, short), (1, long)):
+        alone = model.generate(prompt[None], max_new_tokens=6, do_sample=False)
+        assert torch.equal(together[row, -6:], alone[0, -6:])
