@@ -153,9 +153,7 @@ def claim_output_dir(output_dir: str | Path, config: dict[str, Any], resume: boo
     ``resumable_changes``. ``resume=True`` with no checkpoint is an error; ``"auto"`` then starts afresh.
     Read-only, so every process can call it before anything is written.
     """
-    import yaml
-
-    from pipelines.config import diff_configs
+    from pipelines.config import diff_configs, yaml_load
 
     output_dir = Path(output_dir)
     saved_config = output_dir / "config.yaml"
@@ -167,7 +165,7 @@ def claim_output_dir(output_dir: str | Path, config: dict[str, Any], resume: boo
                 f"output_dir {str(output_dir)!r} holds another run (config.yaml{held}); pass --resume "
                 "(or resume=auto) to continue it, or choose a new output_dir"
             )
-        diffs = diff_configs(yaml.safe_load(saved_config.read_text()), config, ignore=resumable_changes)
+        diffs = diff_configs(yaml_load(saved_config.read_text()), config, ignore=resumable_changes)
         if diffs:
             raise ValueError(
                 f"cannot resume the run in {str(output_dir)!r}: its config differs in\n  " + "\n  ".join(diffs)

@@ -5,8 +5,9 @@ metadata (see ``field_``). ``load_config`` reads a YAML file, applies command-li
 unknown keys (listing the valid ones, with a "did you mean" hint) and checks each value's type
 against the field's annotation, so a typo fails at startup, not hours into a run.
 
-Override values are parsed as YAML, so ``lr=3e-4``, ``betas=[0.9,0.95]``, ``teacher=null`` and
-``sgc_layers=[0,11]`` all mean what they look like.
+Files and override values are parsed as YAML 1.2 (``yaml_load``), so ``lr=3e-4`` is a float,
+``mixed_precision=no`` is the string "no" (YAML 1.1 would make both surprises), and
+``betas=[0.9,0.95]``, ``teacher=null`` and ``sgc_layers=[0,11]`` all mean what they look like.
 
 ``TrainingConfig`` holds the keys every training pipeline shares (optimisation as in Appendix C, data
 caching, the run directory, checkpoint cadence, resume); a pipeline subclasses it, adds its own keys
@@ -16,12 +17,36 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans (only true/false) and floats (1e-3 without a dot)."""
+
+
+_BOOL, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Yaml12Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML with YAML 1.2 scalars (see the module docstring); safe: plain data only."""
+    return yaml.load(text, Loader=_Yaml12Loader)
 
 
 def field_(default: Any, help: str) -> Any:
@@ -38,13 +63,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} is not of the form key=value (e.g. lr=1e-3, max_steps=100)")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        out[key.strip()] = yaml_load(value) if value.strip() else None
     return out
 
 
 def _check_type(value: Any, annotation: Any) -> Any:
-    """Return ``value`` (an int or a numeric string like "3e-4" made a float where a float is expected)
-    or raise TypeError."""
+    """Return ``value`` (an int made a float where a float is expected) or raise TypeError."""
     origin = typing.get_origin(annotation)
     if annotation is Any:
         return value
@@ -72,11 +96,8 @@ def _check_type(value: Any, annotation: Any) -> Any:
         if not isinstance(value, dict):
             raise TypeError
         return dict(value)
-    if annotation is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:  # PyYAML reads "3e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            raise TypeError from None
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if annotation is int and isinstance(value, bool):
         raise TypeError
     if isinstance(annotation, type) and isinstance(value, annotation):
@@ -126,7 +147,7 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | di
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        loaded = yaml.safe_load(path.read_text())
+        loaded = yaml_load(path.read_text())
         if loaded is not None and not isinstance(loaded, dict):
             raise ValueError(f"{path} must hold a YAML mapping of key: value, not {type(loaded).__name__}")
         check_values(schema, loaded or {}, source=str(path))  # report file errors against the file

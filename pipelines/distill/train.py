@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,11 @@ def run(cfg: DistillConfig) -> dict:
 
     output_dir = Path(cfg.output_dir)
     accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise ValueError(f"launched as {launched} processes but accelerate set up {accelerator.num_processes} "
+                         f"({accelerator.distributed_type}); without GPUs launch with --multi_gpu and set cpu=true "
+                         "(gloo backend); FSDP and DeepSpeed need GPUs")
     resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.RESUMABLE_CHANGES)
     accelerator.wait_for_everyone()  # every process has checked output_dir before anything is written
     set_seed(cfg.seed)

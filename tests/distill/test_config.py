@@ -4,7 +4,10 @@ import dataclasses
 import pytest
 import yaml
 
-from pipelines.config import load_config, parse_overrides
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.config import load_config, parse_overrides, yaml_load
 from pipelines.distill import cli
 from pipelines.distill.config import DistillConfig
 
@@ -12,14 +15,25 @@ TINY = "pipelines/configs/distill_tiny.yaml"
 
 
 def test_overrides_are_parsed_as_yaml():
-    assert parse_overrides(["lr=3.0e-4", "betas=[0.9, 0.95]", "teacher=null", "sgc_layers=[0,3]", "name=a=b"]) == {
+    assert parse_overrides(["lr=3e-4", "betas=[0.9, 0.95]", "teacher=null", "sgc_layers=[0,3]", "name=a=b"]) == {
         "lr": 3e-4, "betas": [0.9, 0.95], "teacher": None, "sgc_layers": [0, 3], "name": "a=b"}
     with pytest.raises(ValueError, match="key=value"):
         parse_overrides(["lr"])
 
 
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_yaml_reads_every_python_float_spelling_as_that_float(x):
+    assert yaml_load(repr(x)) == x and yaml_load(f"{x:e}") == float(f"{x:e}")  # oracle: Python's float()
+
+
+def test_yaml_no_and_yes_stay_strings():
+    assert parse_overrides(["mixed_precision=no", "a=yes", "b=off", "c=true", "d=False"]) == {
+        "mixed_precision": "no", "a": "yes", "b": "off", "c": True, "d": False}
+    assert load_config(DistillConfig, TINY, ["mixed_precision=no"]).mixed_precision == "no"
+
+
 def test_overrides_win_over_the_file_and_ints_become_floats():
-    assert load_config(DistillConfig, TINY, ["lr=3e-4"]).lr == 3e-4  # YAML 1.1 reads 3e-4 as a string
+    assert load_config(DistillConfig, TINY, ["lr=3e-4"]).lr == 3e-4  # YAML 1.1 would read a string
     cfg = load_config(DistillConfig, TINY, ["lr=1", "max_steps=7", "resume=auto", "sgc_layers=[1]"])
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.max_steps == 7
     assert cfg.resume == "auto" and cfg.sgc_layers == [1] and cfg.seq_len == 64
@@ -77,3 +91,17 @@ def test_paper_presets_hold_appendix_c(size):
     assert (cfg.neuron, cfg.hidden_weight, cfg.kl_temperature) == ("tilif", 1.0, 1.0)
     names = [d["path"] for d in cfg.datasets]
     assert names == ["tomg-group-umd/GenQA", "BAAI/Infinity-Instruct", "teknium/OpenHermes-2.5"]
+
+
+def test_accelerate_configs_parse_and_fit_the_model():
+    """accelerate's own parser accepts the shipped launch configs (GPU-only engines: not run here)."""
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    from models.modeling import Mamba2Block
+
+    configs = {name: ClusterConfig.from_yaml_file(f"pipelines/accelerate/{name}.yaml")
+               for name in ("multi_gpu", "deepspeed_zero3", "fsdp")}
+    assert [c.distributed_type.value for c in configs.values()] == ["MULTI_GPU", "DEEPSPEED", "FSDP"]
+    assert configs["deepspeed_zero3"].deepspeed_config["zero_stage"] == 3
+    assert configs["deepspeed_zero3"].deepspeed_config["zero3_save_16bit_model"] is True
+    assert configs["fsdp"].fsdp_config["fsdp_transformer_layer_cls_to_wrap"] == Mamba2Block.__name__
