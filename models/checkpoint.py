@@ -253,7 +253,7 @@ def assign_weights(model, state: dict[str, torch.Tensor], source: str) -> None:
                 f"ngroups={model.config.ngroups}, headdim={model.config.headdim}, vocab_size={model.config.vocab_size}); "
                 "the config.json does not describe these weights"
             )
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(state, strict=False, assign=True)  # the loaded tensors become the parameters
     if tied:
         model.tie_weights()
     loaded_sgc = {k.rsplit(".", 1)[0] for k in state if k in sgc}
@@ -298,11 +298,14 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
     cfg = SpikingMambaConfig(**kwargs)
     cfg.name_or_path = os.fspath(name_or_path)
 
-    model = cls(cfg)
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():  # every tensor is overwritten by the checkpoint (or by W for new SGC branches)
+        model = cls(cfg)
     assign_weights(model, to_our_names(load_state_dict(directory), fmt), f"checkpoint {directory}")
-    dtype = dtype if dtype is not None else torch_dtype
+    dtype = dtype if dtype is not None else (torch_dtype if torch_dtype is not None else torch.float32)
     if dtype == "auto":
-        dtype = None
+        dtype = None  # keep the checkpoint's dtype
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     if isinstance(device_map, dict) or device_map == "auto":

@@ -220,8 +220,8 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
 
         Keyword overrides: neuron= (both sides) or neuron_in= / neuron_out=, D=, T=, beta=, alpha=,
         v_threshold= (both) or v_threshold_in= / v_threshold_out=, sgc_layers= (None: first, middle
-        and last block for a student built from a teacher, the saved value on reload), dtype=,
-        device=, revision=, cache_dir=. A student starts from the teacher's weights; W′ of new SGC
+        and last block for a student built from a teacher, the saved value on reload), dtype=
+        (default float32; "auto" keeps the checkpoint's), device=, revision=, cache_dir=. A student starts from the teacher's weights; W′ of new SGC
         branches starts from W. See `models.checkpoint.load_pretrained`."""
         from models.checkpoint import load_pretrained
 

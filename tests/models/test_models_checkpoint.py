@@ -82,12 +82,16 @@ def test_untied_transformers_checkpoint(tmp_path, ids, tiny_shape):
         assert (m(ids).logits - ref).abs().max() <= 1e-4
 
 
-def test_dtype_and_device_arguments(teacher_dir, ids):
+def test_dtype_and_device_arguments(teacher_dir, tmp_path, ids):
     m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, dtype=torch.bfloat16, device="cpu")
     ref = SpikingMambaForCausalLM.from_pretrained(teacher_dir)
     assert m.lm_head.weight.dtype == torch.bfloat16
     with torch.no_grad():
         assert (m(ids).logits - ref(ids).logits).abs().max() < 0.1
+    m.save_pretrained(tmp_path / "bf16")
+    assert SpikingMambaForCausalLM.from_pretrained(tmp_path / "bf16").lm_head.weight.dtype == torch.float32
+    auto = SpikingMambaForCausalLM.from_pretrained(tmp_path / "bf16", dtype="auto")
+    assert {p.dtype for p in auto.parameters()} == {torch.bfloat16}
 
 
 # ---------------------------------------------------------------- errors ----------------------------
@@ -191,3 +195,16 @@ def test_unsupported_mamba_ssm_variants(teacher_dir, tmp_path):
         json.dump(cfg, open(d / "config.json", "w"))
         with pytest.raises(ValueError, match=message):
             SpikingMambaForCausalLM.from_pretrained(d)
+
+
+def test_sharded_checkpoint(teacher_dirs, tmp_path, ids):
+    from transformers import Mamba2ForCausalLM
+    Mamba2ForCausalLM.from_pretrained(teacher_dirs["transformers"]).save_pretrained(tmp_path / "s", max_shard_size="40KB")
+    shards = sorted(f for f in os.listdir(tmp_path / "s") if f.startswith("model-"))
+    assert len(shards) > 1 and os.path.isfile(tmp_path / "s" / "model.safetensors.index.json")
+    with torch.no_grad():
+        a = SpikingMambaForCausalLM.from_pretrained(tmp_path / "s")(ids).logits
+        assert torch.equal(a, SpikingMambaForCausalLM.from_pretrained(teacher_dirs["transformers"])(ids).logits)
+    os.remove(tmp_path / "s" / shards[-1])
+    with pytest.raises(FileNotFoundError, match=f"lists shard {shards[-1]}, which is missing"):
+        SpikingMambaForCausalLM.from_pretrained(tmp_path / "s")
