@@ -51,7 +51,8 @@ class DataSource:
 
     @property
     def is_local(self) -> bool:
-        return Path(self.path).suffix in LOCAL_SUFFIXES or Path(self.path).exists()
+        """A local data file (by suffix); hub names and local dataset directories go to ``load_dataset``."""
+        return Path(self.path).suffix in LOCAL_SUFFIXES
 
     @classmethod
     def parse(cls, entry: str | dict) -> "DataSource":
@@ -68,16 +69,15 @@ class DataSource:
 
 
 def load_records(source: DataSource, cache_dir: str | None = None):
-    """The raw ``datasets.Dataset`` of one source (hub or local)."""
+    """The raw ``datasets.Dataset`` of one source: a local file, or ``load_dataset(path, name, split)`` for a
+    hub name or a local dataset directory."""
     import datasets
 
     if source.is_local:
         path = Path(source.path)
         if not path.is_file():
             raise FileNotFoundError(f"dataset file {source.path!r} does not exist")
-        builder = LOCAL_SUFFIXES.get(path.suffix)
-        if builder is None:
-            raise ValueError(f"dataset file {source.path!r}: use one of {sorted(LOCAL_SUFFIXES)}")
+        builder = LOCAL_SUFFIXES[path.suffix]
         kwargs = {"keep_linebreaks": True} if builder == "text" else {}
         return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
     return datasets.load_dataset(source.path, source.name, split=source.split, cache_dir=cache_dir)
@@ -132,7 +132,7 @@ def tokenize_source(source: DataSource, tokenizer, chat_template: str | None = N
     if len(records) == 0:
         raise ValueError(f"dataset {source.path!r} (split {source.split!r}) is empty")
     field = text_field(source, records.column_names)
-    stream = source.is_local and Path(source.path).suffix == ".txt"
+    stream = Path(source.path).suffix == ".txt"
 
     def tokenize(batch):
         if None in batch[field]:

@@ -42,13 +42,19 @@ def load_teacher(path: str):
     return teacher.eval()
 
 
-def load_student(cfg: DistillConfig, teacher_path: str):
+def load_student(cfg: DistillConfig, teacher_path: str, n_layer: int):
     """The SpikingMamba student from the teacher's weights (or ``student_init``), embedding frozen
-    (Appendix C; the LM head is tied to it and stays frozen too)."""
+    (Appendix C; the LM head is tied to it and stays frozen too). ``sgc_layers`` null means the first,
+    middle and last block (§4.3) for a spiking student — also when ``student_init`` is an exported
+    SpikingMamba, whose config says [] — and none for a neuron "none" student. ``n_layer``: the teacher's."""
     from models import SpikingMambaForCausalLM
+    from models.configuration import default_sgc_layers
 
+    sgc_layers = cfg.sgc_layers
+    if sgc_layers is None:
+        sgc_layers = [] if cfg.neuron == "none" else default_sgc_layers(n_layer)
     student = SpikingMambaForCausalLM.from_pretrained(
-        cfg.student_init or teacher_path, neuron=cfg.neuron, D=cfg.D, sgc_layers=cfg.sgc_layers
+        cfg.student_init or teacher_path, neuron=cfg.neuron, D=cfg.D, sgc_layers=sgc_layers
     )
     student.backbone.embedding.weight.requires_grad_(False)
     return student.train()

@@ -119,7 +119,7 @@ def setup(cfg: DistillConfig, accelerator) -> Run:
     total_steps = cfg.max_steps or cfg.num_epochs * plan.steps_per_epoch
 
     teacher = teacher_student.load_teacher(teacher_path)
-    student = teacher_student.load_student(cfg, teacher_path)
+    student = teacher_student.load_student(cfg, teacher_path, teacher.config.n_layer)
     teacher_student.check_compatible(teacher, student, tokenizer, teacher_path)
     teacher_student.check_seq_len(teacher, cfg.seq_len)
     optimizer, scheduler = build_optimizer(cfg, student, total_steps)

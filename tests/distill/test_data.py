@@ -105,3 +105,10 @@ def test_batch_plan_epochs_are_permutations_and_split_like_one_process():
     assert one == two
     assert np.array_equal(plan.global_rows(7), data.BatchPlan(23, 4, 1, seed=3).global_rows(7))
     assert not np.array_equal(plan.global_rows(0), data.BatchPlan(23, 4, 2, seed=4).global_rows(0))
+
+
+def test_local_dataset_directory_loads_like_a_hub_dataset(tok, tmp_path):
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata" / "train.jsonl").write_text('{"text": "ab"}\n{"text": "cd"}\n')
+    packed = data.build_packed_dataset([data.DataSource.parse({"path": str(tmp_path / "mydata")})], tok, seq_len=3)
+    assert np.asarray(packed["input_ids"]).reshape(-1).tolist() == [97, 98, 256, 99, 100, 256]

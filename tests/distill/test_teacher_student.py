@@ -17,26 +17,30 @@ def batch(n=2, length=24, seed=0):
 def test_kl_is_zero_when_the_student_is_the_teacher(teacher_dir, tmp_path):
     cfg = small_config(teacher_dir, tmp_path, "neuron=none")
     teacher = teacher_student.load_teacher(teacher_dir)
-    student = teacher_student.load_student(cfg, teacher_dir)
+    student = teacher_student.load_student(cfg, teacher_dir, 3)
     loss, kl, hidden = train.micro_batch_loss(cfg, teacher, student, batch(), 0, 257)
     assert kl.item() == 0.0 and hidden.item() == 0.0 and loss.item() == 0.0
     loss.backward()  # at p_S = p_T the gradient p_S - p_T vanishes up to rounding of Σ p_T = 1
     assert max(p.grad.abs().max().item() for p in student.parameters() if p.grad is not None) < 1e-7
     # the same check can fail: a spiking student differs from its teacher
-    spiking = teacher_student.load_student(small_config(teacher_dir, tmp_path), teacher_dir)
+    spiking = teacher_student.load_student(small_config(teacher_dir, tmp_path), teacher_dir, 3)
     _, kl, hidden = train.micro_batch_loss(cfg, teacher, spiking, batch(), 0, 257)
     assert kl.item() > 0 and hidden.item() > 0
 
 
 def test_student_setup_freezes_embedding_and_teacher(teacher_dir, tmp_path):
     cfg = small_config(teacher_dir, tmp_path)
-    teacher, student = teacher_student.load_teacher(teacher_dir), teacher_student.load_student(cfg, teacher_dir)
+    teacher, student = teacher_student.load_teacher(teacher_dir), teacher_student.load_student(cfg, teacher_dir, 3)
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     assert student.training and not student.backbone.embedding.weight.requires_grad
     assert student.lm_head.weight is student.backbone.embedding.weight  # tied: the head stays frozen too
     assert student.config.sgc_layers == [0, 1, 2] and student.config.neuron_in == "tilif"
     for name, p in teacher.state_dict().items():  # initialised from the same weights
         assert torch.equal(p, student.state_dict()[name]), name
+    student.save_pretrained(tmp_path / "exported")  # an inference export has no SGC ...
+    again = teacher_student.load_student(small_config(teacher_dir, tmp_path, f"student_init={tmp_path / 'exported'}"),
+                                         teacher_dir, 3)
+    assert again.config.sgc_layers == [0, 1, 2]  # ... but distilling from it again adds them back
 
 
 def test_pseudo_labels_are_the_teachers_greedy_continuation(teacher_dir):
