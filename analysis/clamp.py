@@ -61,14 +61,14 @@ def clamp_experiment(
     """Table 7: ``evaluate`` the model as is, then under each (site, value) clamp.
 
     Returns ``{"baseline": metrics, "settings": [{"site", "value", "metrics", "diff"}], ...}`` where
-    ``diff[k] = metrics[k] − baseline[k]`` for every numeric metric."""
+    ``diff[k] = metrics[k] − baseline[k]`` for every float metric (counts such as ``tokens`` are ints)."""
     layers = None if layers is None else list(layers)
     baseline = evaluate(model)
     rows = []
     for site, value in settings:
         with clamped(model, site, value, layers, criterion):
             metrics = evaluate(model)
-        diff = {k: v - baseline[k] for k, v in metrics.items() if isinstance(v, (int, float)) and k in baseline}
+        diff = {k: v - baseline[k] for k, v in metrics.items() if isinstance(v, float) and k in baseline}
         rows.append({"site": site, "value": value, "label": f"{site}_max = {value:g}", "metrics": metrics,
                      "diff": diff})
     return {"criterion": criterion, "layers": layers if layers is not None else "all", "baseline": baseline,
@@ -76,19 +76,22 @@ def clamp_experiment(
 
 
 def plot_clamp(result: dict, png_path):
-    """Bars of every metric per setting (baseline first); the JSON beside the PNG is ``result``."""
+    """Per metric, each setting's change from the baseline (Table 7's "Diff." column); the JSON beside the
+    PNG is ``result``."""
     from analysis.figures import plt, save_figure
 
-    labels = ["baseline"] + [r["label"] for r in result["settings"]]
-    rows = [result["baseline"]] + [r["metrics"] for r in result["settings"]]
-    keys = [k for k, v in result["baseline"].items() if isinstance(v, float)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5), squeeze=False)
+    rows = result["settings"]
+    keys = [k for k in rows[0]["diff"]] if rows else []
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        values = [r[key] for r in rows]
-        ax.bar(range(len(values)), values, color=["0.5"] + ["#c44e52"] * (len(values) - 1))
-        ax.set_xticks(range(len(values)))
-        ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-        ax.set_title(key)
+        diffs = [r["diff"][key] for r in rows]
+        ax.bar(range(len(rows)), diffs, color="#c44e52")
+        for x, d in enumerate(diffs):
+            ax.text(x, d, f"{d:+.3g}", ha="center", va="bottom" if d >= 0 else "top", fontsize=7)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{key}: change from baseline {result['baseline'][key]:.4g}", fontsize=9)
     fig.suptitle(f"Table 7 clamp ({result['criterion']}, layers {result['layers']})", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, png_path, result)

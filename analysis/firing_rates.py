@@ -153,9 +153,11 @@ def plot_firing_rates(result: dict, png_path):
     for offset, site in ((-width / 2, "u"), (width / 2, "y")):
         rates = [l["sites"][site]["fr"] if site in l["sites"] else 0.0 for l in result["layers"]]
         axes[0, 0].bar([i + offset for i in layers], rates, width, label=f"{site} ({'in' if site == 'u' else 'out'}_proj input)")
+    axes[0, 0].set_xticks(layers)
     axes[0, 0].set_xlabel("layer")
     axes[0, 0].set_ylabel("firing rate (Table 12)")
-    axes[0, 0].set_title(f"fr_in {result['fr_in']}, fr_out {result['fr_out']}" if result["layers"] else "no neurons")
+    mean = ", ".join(f"{k} {result[k]:.4f}" for k in ("fr_in", "fr_out") if result[k] is not None)
+    axes[0, 0].set_title(f"mean over layers: {mean}" if mean else "no neurons", fontsize=9)
     axes[0, 0].legend(fontsize=8)
     if with_acs:
         entries = site_entries(result["layers"])
