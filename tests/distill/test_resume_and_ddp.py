@@ -36,17 +36,18 @@ def test_killed_and_resumed_run_equals_uninterrupted(reference, teacher_dir, tmp
     assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert checkpoints == [".step-00000008.tmp", "step-00000004"]  # the half-written save is not a checkpoint
-    # 2. Resume from step 4; SIGKILL from outside once checkpoint 8 is announced.
+    # 2. Resume from step 4; SIGKILL from outside as soon as it announces the resumption (8 steps
+    #    remain, so the kill lands mid-run wherever the scheduler lets it).
     second = subprocess.Popen([sys.executable, *cli_command(teacher_dir, out, "resume=true")], cwd=REPO,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in second.stdout:
-        if "saved checkpoint" in line and "step-00000008" in line:
+        if "resuming at step 4" in line:
             second.kill()
             break
     assert second.wait(timeout=300) == -signal.SIGKILL
     assert not (out / "final").exists()
     # 3. Resume again (in-process, to spare a third interpreter start-up) and finish.
-    assert run_in_process(small_config(teacher_dir, out, "resume=true"))["start_step"] == 8
+    assert run_in_process(small_config(teacher_dir, out, "resume=true"))["start_step"] in (4, 8)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000008", "step-00000012"]
     for name in (FINAL, LAST, "checkpoints/step-00000012/optimizer.bin"):
         if name.endswith(".safetensors"):
