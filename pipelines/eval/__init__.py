@@ -8,6 +8,10 @@ Python API accepts it::
     results = lm_eval.simple_evaluate(
         model="spikingmamba", model_args={"pretrained": "path/to/student"},
         tasks=["paper"], task_manager=TaskManager(include_path=str(pipelines.eval.TASKS_DIR)))
+    pipelines.eval.paper_average(results)       # Table 2 "Avg." (one paper metric per task)
+
+(``pipelines.eval.task_manager(["offline_mc"])`` builds the same manager but skips indexing
+lm-eval's own task files when every task is local.)
 
 Shell: ``python -m pipelines.lm_eval ...`` (the ``lm_eval`` command with ``spikingmamba`` registered
 and ``tasks/`` included) and ``python -m pipelines eval --student PATH --teacher PATH ...`` (the
@@ -19,7 +23,8 @@ a small multiple-choice task that runs without network.
 from .comparison import compare, evaluate_model
 from .perplexity import CORPORA, corpus_perplexity
 from .table import ComparisonTable, ModelRow
-from .zero_shot import PAPER_YAML, TASKS_DIR, TaskMetric, extract_scores, paper_average, paper_task_metrics
+from .zero_shot import (PAPER_YAML, TASKS_DIR, TaskMetric, extract_scores, paper_average, paper_task_metrics,
+                        task_manager)
 
 LM_EVAL_NAME = "spikingmamba"
 
@@ -42,4 +47,4 @@ register_with_lm_eval()
 
 __all__ = ["CORPORA", "LM_EVAL_NAME", "PAPER_YAML", "TASKS_DIR", "ComparisonTable", "ModelRow", "TaskMetric",
            "compare", "corpus_perplexity", "evaluate_model", "extract_scores", "paper_average",
-           "paper_task_metrics", "register_with_lm_eval"]
+           "paper_task_metrics", "register_with_lm_eval", "task_manager"]

@@ -23,7 +23,7 @@ from pipelines.checkpointing import atomic_write_text
 from .harness import SpikingMambaLM
 from .perplexity import corpus_perplexity
 from .table import ComparisonTable, ModelRow
-from .zero_shot import extract_scores, resolve_task_metrics, run_zero_shot, task_manager
+from .zero_shot import extract_scores, lm_eval_task_names, resolve_task_metrics, run_zero_shot, task_manager
 
 
 def model_label(spec) -> tuple[str, str]:
@@ -56,7 +56,7 @@ def evaluate_model(path: str, *, label: str, tasks=("paper",), ppl=(), neuron: s
         "D": lm.config.D, "spike_driven": spike_driven, "tokenizer": lm.tokenizer.name_or_path,
     })
     if columns:
-        manager = manager if manager is not None else task_manager(include_path)
+        manager = manager if manager is not None else task_manager(lm_eval_task_names(columns), include_path)
         results = run_zero_shot(lm, columns, manager, limit=limit, num_fewshot=num_fewshot)
         row.zero_shot = extract_scores(results, columns)
         row.info["n_samples"] = {t: results["n-samples"][t]["effective"] for t in results["n-samples"]}
@@ -90,7 +90,8 @@ def compare(students, teacher, *, tasks=("paper",), ppl=(), out_dir: str | Path 
         raise ValueError("give at least one student checkpoint to compare with the teacher")
     specs = [(model_label(teacher), True)] + [(model_label(s), False) for s in students]
     if tasks and "manager" not in options:
-        options["manager"] = task_manager(options.get("include_path"))
+        names = lm_eval_task_names(resolve_task_metrics(list(tasks)))
+        options["manager"] = task_manager(names, options.get("include_path"))
     rows = []
     for (label, path), is_teacher in tqdm(specs, desc="models", unit="model"):
         per_model = dict(neuron="none") if is_teacher else dict(

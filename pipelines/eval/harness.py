@@ -30,7 +30,10 @@ from lm_eval.models.utils_hf import get_dtype
 
 DEFAULT_TOKENIZER = "EleutherAI/gpt-neox-20b"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
-_UNSUPPORTED = ("parallelize", "peft", "delta", "autogptq", "gptqmodel", "gguf_file", "tp_plan")
+_UNSUPPORTED = ("parallelize", "peft", "delta", "autogptq", "gptqmodel", "gguf_file", "tp_plan", "subfolder")
+# what HFLM.__init__ always hands to _create_model and that needs nothing here (placement, hub auth)
+_HFLM_PASSED = {"trust_remote_code", "gpus", "max_memory_per_gpu", "max_cpu_memory", "offload_folder",
+                "quantization_config"}
 
 
 def resolve_tokenizer(pretrained, tokenizer=None):
@@ -73,14 +76,18 @@ class SpikingMambaLM(HFLM):
         # _create_model; the backend is fixed to causal, so nothing needs it before then.
         self._config = None
 
-    def _create_model(self, pretrained, dtype="auto", **kwargs) -> None:
+    def _create_model(self, pretrained, dtype="auto", revision="main", **kwargs) -> None:
         bad = {k: kwargs[k] for k in _UNSUPPORTED if kwargs.get(k)}
         if bad:
             raise ValueError(f"spikingmamba does not support {bad}; drop these model_args")
+        unknown = sorted(set(kwargs) - set(_UNSUPPORTED) - _HFLM_PASSED)
+        if unknown:
+            raise ValueError(f"unknown model_args {unknown} for spikingmamba; it takes pretrained, neuron, D, "
+                             "spike_driven, tokenizer and HFLM's options (device, dtype, batch_size, max_length, ...)")
         from models import SpikingMambaForCausalLM
 
         model = SpikingMambaForCausalLM.from_pretrained(
-            pretrained, dtype=get_dtype(dtype), device=self._device, **self._load_kwargs)
+            pretrained, dtype=get_dtype(dtype), device=self._device, revision=revision, **self._load_kwargs)
         if self._spike_driven:
             model.set_spike_driven(True)
         self._model = model

@@ -96,10 +96,12 @@ def corpus_text(spec: str) -> tuple[str, str, HubCorpus | None]:
         corpus = CORPORA[spec]
         import datasets
 
-        ds = datasets.load_dataset(
-            corpus.path, corpus.name, split=corpus.split, data_files=corpus.data_files,
-            revision=corpus.revision,
-        )
+        try:
+            ds = datasets.load_dataset(corpus.path, corpus.name, split=corpus.split,
+                                       data_files=corpus.data_files, revision=corpus.revision)
+        except ConnectionError as err:
+            raise ConnectionError(f"{err}. The {spec!r} corpus is the hub dataset {corpus.path}; offline, "
+                                  "save its text to a local .txt file and pass that path instead") from err
         if corpus.column not in ds.column_names:
             raise ValueError(f"{corpus.path} has no column {corpus.column!r} (columns: {ds.column_names})")
         rows = ds[corpus.column] if corpus.max_docs is None else ds[: corpus.max_docs][corpus.column]

@@ -83,14 +83,30 @@ def paper_average(results: dict) -> float:
     return sum(scores.values()) / len(scores)
 
 
-def task_manager(include_path=None):
-    """An lm-eval TaskManager over its own tasks, our ``tasks/`` (``paper``, ``offline_mc``) and
-    ``include_path`` (a dir or list of dirs). Indexing lm-eval's ~14k task YAMLs takes seconds:
-    build one and reuse it for every model."""
+def task_manager(tasks=(), include_path=None):
+    """An lm-eval TaskManager for ``tasks`` over our ``tasks/`` (``paper``, ``offline_mc``),
+    ``include_path`` (a dir or list of dirs) and, unless every task and group member is found in
+    those, lm-eval's own tasks. (Indexing lm-eval's ~14k task YAMLs costs seconds of CPU, so offline
+    runs on local tasks skip it; build one manager and reuse it for every model.)"""
     from lm_eval.tasks import TaskManager
 
     extra = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
-    return TaskManager(include_path=[str(TASKS_DIR), *map(str, extra)])
+    paths = [str(TASKS_DIR), *map(str, extra)]
+    local = TaskManager(include_path=paths, include_defaults=False)
+    return local if _all_indexed(local, tasks) else TaskManager(include_path=paths)
+
+
+def _all_indexed(manager, names) -> bool:
+    """Whether every name, and recursively every member of a group, is in ``manager``'s index."""
+    for name in names:
+        entry = manager.task_index.get(name)
+        if entry is None:
+            return False
+        members = (entry.cfg or {}).get("task", []) if "group" in (entry.cfg or {}) else []
+        members = [m if isinstance(m, str) else m.get("task", m.get("group")) for m in members]
+        if not _all_indexed(manager, members):
+            return False
+    return True
 
 
 def run_zero_shot(lm, columns: list[TaskMetric], manager, *, limit: int | float | None = None,

@@ -28,14 +28,15 @@ def oracle_nll(model, ids, L, S):
     """Σ −log p and count: token t is scored iff some full window (begin k·S) holds t and its
     predecessor, once, in the earliest such window, from that window alone (float64)."""
     n_windows = (len(ids) - L) // S + 1
+    logp = {}                                   # window k -> its log-probabilities [L, V]
     total, count = 0.0, 0
     for t in range(len(ids)):
         k = next((k for k in range(n_windows) if k * S < t < k * S + L), None)
         if k is None:
             continue
-        window = ids[k * S: k * S + L].unsqueeze(0)
-        logits = model(window).logits[0, t - k * S - 1].double()
-        total -= torch.log_softmax(logits, -1)[ids[t]].item()
+        if k not in logp:
+            logp[k] = torch.log_softmax(model(ids[k * S: k * S + L][None]).logits[0].double(), -1)
+        total -= logp[k][t - k * S - 1, ids[t]].item()
         count += 1
     return total, count
 
@@ -131,3 +132,8 @@ def test_spiking_student_overlapping_windows(student_dir, text_file, byte_tokeni
     with torch.no_grad():
         total, count = oracle_nll(model, ids, 32, 12)
     assert res.tokens == count and res.ppl == pytest.approx(math.exp(total / count), rel=1e-5)
+
+
+def test_offline_hub_corpus_error_names_the_fix():
+    with pytest.raises(ConnectionError, match="hub dataset Salesforce/wikitext; offline, save its text"):
+        ppl_mod.corpus_text("wikitext2")
