@@ -1,4 +1,5 @@
-"""Every setting of ``python -m pipelines rl``, with its default and meaning.
+"""Every setting of ``python -m pipelines rl``, with its default and meaning (the shared
+optimisation/run keys come from ``pipelines.config.TrainingConfig``).
 
 Defaults follow Appendix C where the paper gives a value (AdamW β = (0.9, 0.98), lr 5e-6, 1 % linear
 warm-up then cosine, global batch 32, sequence length 2048, bf16, frozen embedding) and TRL's
@@ -8,16 +9,15 @@ them out; ``rl_tiny.yaml`` shrinks them for a CPU.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pipelines.config import field_
-
-# Keys that may change between a run and its resumption (everything else must match).
-RESUMABLE_CHANGES = {"resume", "save_every", "keep_last", "log_every", "eval_every", "tensorboard"}
+from pipelines.config import TrainingConfig, field_
 
 
 @dataclasses.dataclass
-class RLConfig:
+class RLConfig(TrainingConfig):
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = TrainingConfig.RESUMABLE_CHANGES | {"eval_every"}
+
     # --- policy and reference -----------------------------------------------------------------------
     loss: Literal["dpo", "kto"] = field_("dpo", "alignment objective: DPO (Eq 14) or KTO (Eq 15), via TRL")
     policy: str | None = field_(None, "the distilled SpikingMamba to align: an inference checkpoint dir "
@@ -48,62 +48,29 @@ class RLConfig:
     train_split: str = field_("train_prefs", "split of a hub dataset to train on (UltraFeedback: train_prefs)")
     eval_data: str | dict | None = field_(None, "held-out preference data (same forms as data); null = none")
     eval_split: str = field_("test_prefs", "split of a hub eval_data (UltraFeedback: test_prefs)")
-    chat_template: str | None = field_(None, "Jinja chat template for conversational data when the tokenizer "
-                                             "has none (null: the Zephyr-style default of pipelines/data.py, "
-                                             "the one distillation used)")
     max_length: int = field_(2048, "prompt + completion tokens kept per example (Appendix C: 2048); longer "
                                    "examples are cut at the end, ones whose prompt alone fills it dropped")
-    data_cache_dir: str | None = field_(None, "datasets cache directory (null: HF_DATASETS_CACHE)")
-    num_proc: int | None = field_(None, "processes for tokenization (null: in-process)")
-    # --- optimisation (Appendix C) ------------------------------------------------------------------
-    global_batch_size: int = field_(32, "examples (DPO: pairs) per optimizer step over all processes "
-                                        "(Appendix C: 32)")
+    # --- training (beside TrainingConfig's keys) -------------------------------------------------------
     micro_batch_size: int = field_(4, "examples per forward pass per process; accumulation fills the rest "
                                       "(KTO needs >= 2: its KL baseline mixes completions within a micro-batch)")
-    lr: float = field_(5e-6, "peak learning rate (Appendix C: 5e-6 for RL)")
-    betas: list[float] = field_([0.9, 0.98], "AdamW betas (Appendix C: 0.9, 0.98)")
-    eps: float = field_(1e-8, "AdamW epsilon")
-    weight_decay: float = field_(0.0, "AdamW weight decay (not given in the paper)")
-    warmup_ratio: float = field_(0.01, "fraction of steps of linear warm-up before cosine decay (Appendix C: 1%)")
-    min_lr_ratio: float = field_(0.0, "cosine decays to lr·min_lr_ratio")
-    max_grad_norm: float | None = field_(1.0, "gradient clipping norm (null: none; not given in the paper)")
-    num_epochs: int = field_(1, "passes over the data")
-    max_steps: int | None = field_(None, "if set, the run has exactly this many optimizer steps (schedule "
-                                         "included; data repeats if needed)")
-    mixed_precision: Literal["no", "bf16", "fp16"] = field_("bf16", "autocast precision (Appendix C: bf16)")
     activation_checkpointing: bool = field_(False, "recompute activations in the backward pass to save memory")
-    cpu: bool = field_(False, "force the CPU")
-    seed: int = field_(0, "seeds the data order, KTO's unpairing shuffle and torch")
-    # --- run ----------------------------------------------------------------------------------------
-    output_dir: str = field_("runs/rl", "checkpoints, metrics.jsonl, config.yaml and final/ go here")
-    save_every: int = field_(500, "checkpoint every N optimizer steps (and at the end)")
-    keep_last: int = field_(2, "checkpoints to keep")
-    log_every: int = field_(10, "write metrics every N steps")
     eval_every: int | None = field_(None, "evaluate on eval_data every N steps (null: at the end only)")
-    tensorboard: bool = field_(True, "also log to OUTPUT_DIR/tensorboard when tensorboard is installed")
-    resume: bool | Literal["auto"] = field_(False, "true: continue from the latest checkpoint (error if none); "
-                                                   "auto: continue if there is one, else start")
+
+    # --- defaults that differ from TrainingConfig's ---------------------------------------------------
+    lr: float = field_(5e-6, "peak learning rate (Appendix C: 5e-6 for RL)")
+    output_dir: str = field_("runs/rl", "checkpoints, metrics.jsonl, config.yaml and final/ go here")
 
     def __post_init__(self):
-        positive = ("global_batch_size", "micro_batch_size", "num_epochs", "save_every", "keep_last",
-                    "log_every", "max_length")
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
-        for key in ("max_steps", "eval_every"):
+        super().__post_init__()
+        for key in ("max_length", "eval_every"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ValueError(f"{key}={getattr(self, key)} must be >= 1 (or null)")
-        if not (self.lr > 0 and self.beta > 0 and self.hidden_weight >= 0):
-            raise ValueError(f"need lr > 0, beta > 0, hidden_weight >= 0; got lr={self.lr}, beta={self.beta}, "
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
+        if not (self.beta > 0 and self.hidden_weight >= 0):
+            raise ValueError(f"need beta > 0 and hidden_weight >= 0; got beta={self.beta}, "
                              f"hidden_weight={self.hidden_weight}")
         if not (self.desirable_weight > 0 and self.undesirable_weight > 0):
             raise ValueError(f"desirable_weight={self.desirable_weight} and undesirable_weight="
                              f"{self.undesirable_weight} must be > 0")
-        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1) and "
-                             f"min_lr_ratio={self.min_lr_ratio} in [0, 1]")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas={self.betas} must be two numbers in [0, 1), e.g. [0.9, 0.98]")
         if self.global_batch_size % self.micro_batch_size:
             raise ValueError(f"global_batch_size={self.global_batch_size} is not a multiple of micro_batch_size="
                              f"{self.micro_batch_size}; choose global = micro x processes x accumulation")

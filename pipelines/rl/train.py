@@ -28,7 +28,7 @@ from pipelines.distill.train import export_final
 from pipelines.metrics import MetricsWriter
 from pipelines.rl import data as rl_data
 from pipelines.rl import policy as rl_policy
-from pipelines.rl.config import RESUMABLE_CHANGES, RLConfig
+from pipelines.rl.config import RLConfig
 from pipelines.rl.trainer import TRAINERS
 
 
@@ -93,7 +93,7 @@ def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
     """Claim the output directory, load policy/reference/tokenizer/data and configure TRL (nothing trained).
     ``callbacks``: extra transformers ``TrainerCallback``s."""
     output_dir = Path(cfg.output_dir)
-    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, RESUMABLE_CHANGES)
+    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.RESUMABLE_CHANGES)
     args = trl_args(cfg)
     with args.main_process_first(desc="policy and data"):
         policy_path = rl_policy.resolve_policy(cfg)

@@ -28,7 +28,8 @@ def test_paper_preset_has_appendix_c_settings():
     (["global_batch_size=6"], r"global_batch_size=6 is not a multiple of micro_batch_size=4"),
     (["sgc=false", "sgc_init=some/checkpoint"], r"sgc=false but sgc_layers/sgc_init are set"),
     (["betas=[0.9]"], r"betas=\[0.9\] must be two numbers"),
-    (["beta=0"], r"need lr > 0, beta > 0"),
+    (["beta=0"], r"need beta > 0"),
+    (["lr=0"], r"lr=0.0 must be > 0"),
 ])
 def test_bad_settings_are_rejected(override, message):
     with pytest.raises(ValueError, match=message):
