@@ -196,8 +196,8 @@ class TrainingConfig:
         "num_proc", "data_cache_dir"})
 
     # --- data ---------------------------------------------------------------------------------------
-    chat_template: str | None = field_(None, "Jinja chat template for chat data when the tokenizer has none "
-                                             "(null: the Zephyr-style default of pipelines/data.py)")
+    chat_template: str | None = field_(None, "Jinja chat template for chat data (null: the tokenizer's, or the "
+                                             "Zephyr-style default of pipelines/data.py when it has none)")
     data_cache_dir: str | None = field_(None, "datasets cache directory (null: HF_DATASETS_CACHE)")
     num_proc: int | None = field_(None, "processes for tokenization (null: in-process)")
     # --- optimisation (Appendix C) ------------------------------------------------------------------

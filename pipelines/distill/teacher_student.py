@@ -16,10 +16,14 @@ def resolve_teacher(cfg: DistillConfig) -> str:
 
 
 def load_tokenizer(cfg: DistillConfig, teacher_path: str):
-    """``cfg.tokenizer`` or the teacher's; a student_init with its own tokenizer must agree with it."""
+    """``cfg.tokenizer`` or the teacher's; a student_init with its own tokenizer must agree with it. The chat
+    template the data is rendered with is attached, so the exported tokenizer carries it."""
     from transformers import AutoTokenizer
 
+    from pipelines.data import DEFAULT_CHAT_TEMPLATE
+
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or teacher_path)
+    tokenizer.chat_template = cfg.chat_template or tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE
     if cfg.student_init is not None and (Path(cfg.student_init) / "tokenizer_config.json").is_file():
         student_tok = AutoTokenizer.from_pretrained(cfg.student_init)
         if student_tok.get_vocab() != tokenizer.get_vocab():

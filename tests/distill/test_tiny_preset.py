@@ -11,6 +11,7 @@ from transformers import AutoTokenizer
 from distill_helpers import TINY, run_in_process
 from models import SpikingMambaForCausalLM
 from pipelines.config import config_to_dict, load_config
+from pipelines.data import DEFAULT_CHAT_TEMPLATE
 from pipelines.distill.config import DistillConfig
 from pipelines.metrics import read_metrics
 
@@ -55,6 +56,7 @@ def check_final_export_loads_and_generates_without_sgc(out):
     model = SpikingMambaForCausalLM.from_pretrained(str(final))
     tokenizer = AutoTokenizer.from_pretrained(str(final))
     assert model.config.neuron_in == "tilif" and model.config.sgc_layers == []
+    assert tokenizer.chat_template == DEFAULT_CHAT_TEMPLATE  # the format chat data was rendered in travels along
     saved = load_file(final / "model.safetensors")
     trained = load_file(out / "checkpoints/step-00000030/model.safetensors")
     assert any("_sgc." in k for k in trained) and not any("_sgc." in k for k in saved)
