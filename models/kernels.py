@@ -3,7 +3,8 @@
 `cuda_kernels(tensor)` returns the kernels to use for *this* tensor: ``None`` unless the tensor is on
 a CUDA device, so a CPU run never touches them even when mamba_ssm happens to be importable (the
 failure mode of transformers' Mamba2, which picks kernels at import time). Each kernel is optional on
-its own: a missing package leaves that attribute ``None`` and the block uses its plain-PyTorch form.
+its own: a missing package leaves that attribute ``None`` and the block uses its plain-PyTorch form
+(install them with ``pip install mamba-ssm causal-conv1d`` on a CUDA machine; see environment.yml).
 
 Never used here: mamba_ssm's `mamba_split_conv1d_scan_combined(..., outproj_weight=...)`, which fuses
 out_proj into the scan and would skip the neuron that must sit before out_proj (§4.1).
@@ -20,8 +21,6 @@ import importlib
 from types import SimpleNamespace
 
 import torch
-
-INSTALL_HINT = "pip install mamba-ssm causal-conv1d (CUDA only; see environment.yml)"
 
 # attribute -> (module, function) in the published packages
 _KERNELS = {

@@ -138,7 +138,7 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
     def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, labels=None,
                 cache_params: Mamba2Cache | None = None, use_cache: bool | None = None,
                 output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                logits_to_keep: int = 0, **kwargs) -> SpikingMambaCausalLMOutput:
+                logits_to_keep: int = 0, **kwargs) -> SpikingMambaCausalLMOutput | tuple:
         """input_ids [B, L] (or inputs_embeds [B, L, d_model]) -> `SpikingMambaCausalLMOutput`.
 
         With ``cache_params`` the tokens continue the cached sequence (one token: the recurrent step;
@@ -154,6 +154,8 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
                                        inputs_embeds.device)
         if attention_mask is not None and attention_mask.shape[-1] != inputs_embeds.shape[1]:
             attention_mask = None  # generate() passes the whole history's mask; the prompt's was applied
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         hidden, loss_hidden, all_hidden = self.backbone(
             inputs_embeds, cache_params, attention_mask, bool(output_hidden_states))
         if cache_params is not None:
@@ -166,14 +168,13 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
         if loss_hidden is None:
             loss_hidden = logits.new_zeros(())
-        return SpikingMambaCausalLMOutput(loss=loss, logits=logits, loss_hidden=loss_hidden,
-                                          cache_params=cache_params,
-                                          hidden_states=all_hidden)
+        out = SpikingMambaCausalLMOutput(loss=loss, logits=logits, loss_hidden=loss_hidden,
+                                         cache_params=cache_params, hidden_states=all_hidden)
+        return out.to_tuple() if return_dict is False else out
 
     def prepare_inputs_for_generation(self, input_ids, cache_params=None, attention_mask=None, **kwargs):
         """Prefill the whole prompt, then feed one token at a time with the cache."""
         if cache_params is not None and cache_params.seqlen_offset > 0:
-            kwargs.pop("next_sequence_length", None)
             return {"input_ids": input_ids[:, -1:], "cache_params": cache_params,
                     "use_cache": True, "logits_to_keep": kwargs.get("logits_to_keep", 0)}
         return super().prepare_inputs_for_generation(
