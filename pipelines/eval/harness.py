@@ -22,12 +22,18 @@ unchanged on GPUs. ``parallelize``/PEFT/GPTQ/GGUF loading is not supported (Valu
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import get_dtype
 
+# importing models also registers spiking_mamba with transformers' AutoConfig, which AutoTokenizer
+# consults when it reads a student's config.json (before the model itself is loaded)
+from models import SpikingMambaForCausalLM
+
+log = logging.getLogger(__name__)
 DEFAULT_TOKENIZER = "EleutherAI/gpt-neox-20b"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 _UNSUPPORTED = ("parallelize", "peft", "delta", "autogptq", "gptqmodel", "gguf_file", "tp_plan", "subfolder")
@@ -46,6 +52,8 @@ def resolve_tokenizer(pretrained, tokenizer=None):
     source = getattr(pretrained, "name_or_path", pretrained)
     if source and any((Path(source) / f).is_file() for f in _TOKENIZER_FILES):
         return str(source)
+    log.warning("no tokenizer files in %s; using %s (the Mamba2 tokenizer) - pass tokenizer=... to change",
+                source, DEFAULT_TOKENIZER)
     return DEFAULT_TOKENIZER
 
 
@@ -84,8 +92,6 @@ class SpikingMambaLM(HFLM):
         if unknown:
             raise ValueError(f"unknown model_args {unknown} for spikingmamba; it takes pretrained, neuron, D, "
                              "spike_driven, tokenizer and HFLM's options (device, dtype, batch_size, max_length, ...)")
-        from models import SpikingMambaForCausalLM
-
         model = SpikingMambaForCausalLM.from_pretrained(
             pretrained, dtype=get_dtype(dtype), device=self._device, revision=revision, **self._load_kwargs)
         if self._spike_driven:

@@ -131,3 +131,12 @@ def test_generate_until_batch_with_left_padding_matches_single_prompts(teacher_d
         ids = lm.tokenizer(prompt, return_tensors="pt").input_ids
         alone = lm.model.generate(ids, max_new_tokens=8, do_sample=False)[0, ids.shape[1]:]
         assert text == lm.tokenizer.decode(alone, skip_special_tokens=True).split("\n\n\n")[0]
+
+
+def test_tokenizer_resolution(teacher_dir, tmp_path):
+    from pipelines.eval.harness import DEFAULT_TOKENIZER, resolve_tokenizer
+
+    assert resolve_tokenizer(teacher_dir) == str(teacher_dir)                 # saved beside the weights
+    assert resolve_tokenizer(teacher_dir, "my/tok") == "my/tok"                # explicit wins
+    assert resolve_tokenizer(tmp_path) == DEFAULT_TOKENIZER                    # none there: Mamba2's
+    assert resolve_tokenizer("state-spaces/mamba2-1.3b") == DEFAULT_TOKENIZER  # hub checkpoints ship none
