@@ -61,12 +61,14 @@ def evaluate_model(path: str, *, label: str, tasks=("paper",), ppl=(), neuron: s
         row.zero_shot = extract_scores(results, columns)
         row.info["n_samples"] = {t: results["n-samples"][t]["effective"] for t in results["n-samples"]}
         if out_dir is not None:
-            raw = Path(out_dir) / "lm_eval" / f"{label}.json"
+            raw = Path(out_dir) / "lm_eval" / f"{label.replace('/', '_')}.json"
             atomic_write_text(raw, json.dumps(results, indent=2, default=str) + "\n")
     ppl_details = {}
     for spec in ppl:
         result = corpus_perplexity(lm.model, lm.tokenizer, spec, context_len=context_len, stride=stride,
                                    batch_size=batch_size)
+        if result.corpus in row.perplexity:
+            raise ValueError(f"two perplexity corpora are both labelled {result.corpus!r}; rename one file")
         row.perplexity[result.corpus] = result.ppl
         ppl_details[result.corpus] = result.to_dict()
     row.info["perplexity"] = ppl_details
@@ -89,6 +91,9 @@ def compare(students, teacher, *, tasks=("paper",), ppl=(), out_dir: str | Path 
     if not students:
         raise ValueError("give at least one student checkpoint to compare with the teacher")
     specs = [(model_label(teacher), True)] + [(model_label(s), False) for s in students]
+    labels = [label for (label, _), _ in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"model labels {labels} repeat; name each checkpoint, e.g. --student LABEL=PATH")
     if tasks and "manager" not in options:
         names = lm_eval_task_names(resolve_task_metrics(list(tasks)))
         options["manager"] = task_manager(names, options.get("include_path"))

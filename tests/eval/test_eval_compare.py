@@ -55,6 +55,10 @@ def test_eval_command_needs_students(teacher_dir):
         main(["--teacher", str(teacher_dir)])
     with pytest.raises(ValueError, match="at least one student"):
         comparison.compare([], str(teacher_dir), tasks=[])
+    with pytest.raises(ValueError, match="labels .* repeat"):
+        comparison.compare([f"X={teacher_dir}"], f"X={teacher_dir}", tasks=[])
+    assert comparison.model_label(f"A=B={teacher_dir}") == ("A", f"B={teacher_dir}")
+    assert comparison.model_label(str(teacher_dir)) == (teacher_dir.name, str(teacher_dir))
 
 
 def test_paper_group_resolves_in_lm_eval():

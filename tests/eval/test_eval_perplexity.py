@@ -134,6 +134,12 @@ def test_spiking_student_overlapping_windows(student_dir, text_file, byte_tokeni
     assert res.tokens == count and res.ppl == pytest.approx(math.exp(total / count), rel=1e-5)
 
 
-def test_offline_hub_corpus_error_names_the_fix():
+def test_offline_hub_corpus_error_names_the_fix(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):   # what datasets raises with HF_DATASETS_OFFLINE=1 (and no cache)
+        raise ConnectionError("Couldn't reach 'Salesforce/wikitext' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(ConnectionError, match="hub dataset Salesforce/wikitext; offline, save its text"):
         ppl_mod.corpus_text("wikitext2")
