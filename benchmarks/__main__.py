@@ -32,31 +32,18 @@ DEFAULT_OUT = {"full": Path(__file__).with_name("results.json"),
 def run_train(directory: Path, shapes: BenchShapes, device: torch.device) -> list[Result]:
     teacher = load_spiking(directory, device, neuron="none")
     student = load_spiking(directory, device, neuron="tilif", D=shapes.D)  # SGC: first, middle, last
-    sgc = student.config.sgc_layers
-    if len(sgc) != shapes.sgc_layers:
-        raise RuntimeError(f"the default student has SGC on layers {sgc}, expected {shapes.sgc_layers} layers")
-    results = [train_step.step_ratio("train_step_ratio", "<= 1.25", student, teacher, shapes, device,
-                                     f"TI-LIF D={shapes.D} student, SGC on layers {sgc}")]
-    del student
-    gc.collect()
-    student = load_spiking(directory, device, neuron="tilif", D=shapes.D, sgc_layers=[])
-    results.append(train_step.step_ratio("train_step_ratio_nosgc", "<= 1.05", student, teacher, shapes,
-                                         device, f"TI-LIF D={shapes.D} student, no SGC"))
-    return results
+    if len(student.config.sgc_layers) != shapes.sgc_layers:
+        raise RuntimeError(f"the default student has SGC on layers {student.config.sgc_layers}, "
+                           f"expected {shapes.sgc_layers} layers")
+    plain = load_spiking(directory, device, neuron="tilif", D=shapes.D, sgc_layers=[])
+    return train_step.train_results(teacher, student, plain, shapes, device)
 
 
 def run_decode(directory: Path, shapes: BenchShapes, device: torch.device) -> list[Result]:
-    none = load_spiking(directory, device, neuron="none")
     reference = load_transformers(directory, device)
-    results = [decode.speedup_vs_transformers(none, reference, shapes, device)]
-    del reference
-    gc.collect()
+    none = load_spiking(directory, device, neuron="none")
     tilif = load_spiking(directory, device, neuron="tilif", D=shapes.D, sgc_layers=[])
-    results.append(decode.tilif_vs_none(tilif, none, shapes, device))
-    del tilif
-    gc.collect()
-    results.append(decode.roofline_fraction(none, shapes, device))
-    return results
+    return decode.decode_results(reference, none, tilif, shapes, device)
 
 
 def run_memory(directory: Path, shapes: BenchShapes, device: torch.device) -> list[Result]:
@@ -99,8 +86,14 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--out", type=Path, help="results JSON (default benchmarks/results.json, "
                         "with --quick benchmarks/results_quick.json)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per "
+                        "core); on a CPU shared with other jobs, 1 avoids stalls at thread barriers")
     args = parser.parse_args(argv)
 
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     preset = "quick" if args.quick else "full"
     out = args.out or DEFAULT_OUT[preset]
     results = run(PRESETS[preset], args.only, pick_device(args.device))

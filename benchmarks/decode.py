@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.harness import CopyBandwidth, interleaved_ratio, time_once
+from benchmarks.harness import CopyBandwidth, interleaved_times, ratios
 from benchmarks.results import Result
 from benchmarks.shapes import BenchShapes
 
@@ -65,56 +65,40 @@ def _decode_shape(shapes: BenchShapes, what: str) -> str:
     )
 
 
-def speedup_vs_transformers(ours, reference, shapes: BenchShapes, device) -> Result:
+def decode_results(reference, none, tilif, shapes: BenchShapes, device) -> list[Result]:
+    """Figures 2 and 4 from one interleaved loop. Each repetition times, back to back: transformers,
+    "none", TI-LIF (new_tokens each), "none" with 1 new token (the prefill, which the roofline's
+    seconds per token subtract: (t(new_tokens) - t(1)) / (new_tokens - 1)) and a large copy (the
+    memory bandwidth of that moment)."""
     prompt = make_prompt(shapes, device)
     n = shapes.new_tokens
-    ours_run, ref_run = greedy(ours, prompt, n), greedy(reference, prompt, n)
-    ratio = interleaved_ratio(ref_run, ours_run, shapes.decode_reps, device)  # t_ref / t_ours
-    return Result.from_samples(
-        "decode_speedup_vs_transformers",
-        ratio.values,
-        ">= 2.0",
-        _decode_shape(shapes, "neuron none vs transformers Mamba2ForCausalLM"),
-        ours_tokens_per_s=n / statistics.median(ratio.times_b),
-        transformers_tokens_per_s=n / statistics.median(ratio.times_a),
-        # same weights => same greedy tokens (up to float near-ties); a low count means the sides differ
-        agreeing_new_tokens=agreeing_prefix(ours_run(), ref_run()) - shapes.prompt_len,
-    )
-
-
-def tilif_vs_none(tilif, none, shapes: BenchShapes, device) -> Result:
-    prompt = make_prompt(shapes, device)
-    n = shapes.new_tokens
-    ratio = interleaved_ratio(greedy(none, prompt, n), greedy(tilif, prompt, n), shapes.decode_reps, device)
-    return Result.from_samples(  # t_none / t_tilif = tokens/s of TI-LIF / tokens/s of none
-        "decode_tilif_vs_none",
-        ratio.values,
-        ">= 0.9",
-        _decode_shape(shapes, f"TI-LIF D={shapes.D} integer mode vs neuron none"),
-        tilif_tokens_per_s=n / statistics.median(ratio.times_b),
-        none_tokens_per_s=n / statistics.median(ratio.times_a),
-    )
-
-
-def roofline_fraction(model, shapes: BenchShapes, device) -> Result:
-    """Seconds per decoded token = (t(new_tokens) - t(1 new token)) / (new_tokens - 1): the prefill
-    cancels. Each repetition measures the copy bandwidth right before its two decodes."""
-    prompt = make_prompt(shapes, device)
-    n = shapes.new_tokens
-    long_run, short_run = greedy(model, prompt, n), greedy(model, prompt, 1)
     copy = CopyBandwidth(device)
-    nbytes = weight_bytes(model)
-    long_run(), short_run()  # warm-up
-    per_token, bandwidths = [], []
-    for _ in range(shapes.decode_reps):
-        bandwidths.append(copy.measure())
-        per_token.append((time_once(long_run, device) - time_once(short_run, device)) / (n - 1))
-    return Result.from_samples(
-        "decode_roofline_fraction",
-        [nbytes / (step * bw) for step, bw in zip(per_token, bandwidths)],
-        ">= 0.5",
-        _decode_shape(shapes, "neuron none"),
-        weight_bytes=nbytes,
-        seconds_per_token=per_token,
-        copy_bandwidth_bytes_per_s=bandwidths,
-    )
+    sides = {"transformers": greedy(reference, prompt, n), "none": greedy(none, prompt, n),
+             "tilif": greedy(tilif, prompt, n), "none_prefill": greedy(none, prompt, 1), "copy": copy}
+    t = interleaved_times(sides, shapes.decode_reps, device)
+    tokens_per_s = {name: n / statistics.median(t[name]) for name in ("transformers", "none", "tilif")}
+    per_token = [(full - prefill) / (n - 1) for full, prefill in zip(t["none"], t["none_prefill"])]
+    bandwidth = [copy.bytes_moved / s for s in t["copy"]]
+    nbytes = weight_bytes(none)
+    return [
+        Result.from_samples(
+            "decode_speedup_vs_transformers", ratios(t["transformers"], t["none"]), ">= 2.0",
+            _decode_shape(shapes, "neuron none vs transformers Mamba2ForCausalLM"),
+            tokens_per_s=tokens_per_s,
+            # same weights => same greedy tokens up to float near-ties; few means the sides differ
+            agreeing_new_tokens=agreeing_prefix(sides["none"](), sides["transformers"]()) - shapes.prompt_len,
+        ),
+        Result.from_samples(  # t_none / t_tilif = tokens/s of TI-LIF / tokens/s of none
+            "decode_tilif_vs_none", ratios(t["none"], t["tilif"]), ">= 0.9",
+            _decode_shape(shapes, f"TI-LIF D={shapes.D} integer mode vs neuron none"),
+            tokens_per_s=tokens_per_s,
+        ),
+        Result.from_samples(
+            "decode_roofline_fraction", [nbytes / (s * bw) for s, bw in zip(per_token, bandwidth)],
+            ">= 0.5", _decode_shape(shapes, "neuron none"),
+            weight_bytes=nbytes,
+            seconds_per_token=per_token,
+            copy_bandwidth_bytes_per_s=bandwidth,
+            weight_read_bytes_per_s=[nbytes / s for s in per_token],
+        ),
+    ]

@@ -1,16 +1,15 @@
-"""Timing primitives: device sync, interleaved A/B ratios, and a memory-bandwidth probe.
+"""Timing primitives: device sync, interleaved timing of several sides, a memory-bandwidth probe.
 
-Shared machines are noisy, so every figure is a *ratio of two sides timed back to back*: each
-repetition times both sides adjacently (alternating which goes first, so a slow drift in machine
-load cancels), the per-repetition ratio is recorded, and the figure is the median of those ratios
-with their min and max as the spread (`benchmarks.results.Result.from_samples`).
+Shared machines are noisy, so every figure is a *ratio of sides timed back to back*: each
+repetition times all sides of a comparison adjacently (reversing the order every repetition, so a
+slow drift in machine load cancels), the per-repetition ratio is recorded, and the figure is the
+median of those ratios with their min and max as the spread (`benchmarks.results.Result.from_samples`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
@@ -39,60 +38,50 @@ def time_once(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-@dataclass
-class Ratio:
-    """Per-repetition seconds of two sides timed back to back; `values` are time(a) / time(b)."""
-
-    times_a: list[float]
-    times_b: list[float]
-
-    @property
-    def values(self) -> list[float]:
-        return [a / b for a, b in zip(self.times_a, self.times_b, strict=True)]
-
-
-def interleaved_ratio(
-    fn_a: Callable[[], object],
-    fn_b: Callable[[], object],
+def interleaved_times(
+    sides: dict[str, Callable[[], object]],
     repetitions: int,
     device: torch.device,
     warmup: int = 1,
-) -> Ratio:
-    """Time `fn_a` and `fn_b` back to back `repetitions` times (order alternating: AB, BA, AB ...).
+) -> dict[str, list[float]]:
+    """Seconds of each side per repetition, the sides timed back to back within a repetition.
 
-    `warmup` untimed calls of each side come first (allocator, lazy init, caches).
+    The order reverses every repetition (A B C, C B A, A B C ...; for two sides AB, BA, AB ...) so
+    that neither a position in the sequence nor a drift in machine load favours a side. `warmup`
+    untimed calls of every side come first (allocator, lazy init, caches).
     """
     if repetitions < 1:
         raise ValueError(f"repetitions must be >= 1, got {repetitions}")
     for _ in range(warmup):
-        fn_a()
-        fn_b()
-    times_a, times_b = [], []
+        for fn in sides.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides)
     for rep in range(repetitions):
-        if rep % 2 == 0:
-            times_a.append(time_once(fn_a, device))
-            times_b.append(time_once(fn_b, device))
-        else:
-            times_b.append(time_once(fn_b, device))
-            times_a.append(time_once(fn_a, device))
-    return Ratio(times_a, times_b)
+        for name in order if rep % 2 == 0 else order[::-1]:
+            times[name].append(time_once(sides[name], device))
+    return times
+
+
+def ratios(times_a: list[float], times_b: list[float]) -> list[float]:
+    """Per-repetition time(a) / time(b)."""
+    return [a / b for a, b in zip(times_a, times_b, strict=True)]
 
 
 class CopyBandwidth:
-    """Memory bandwidth from a large device-to-device copy, STREAM-style (bytes read + written).
+    """A memory-bandwidth probe: `copies` copies of a large buffer, STREAM-style bytes (read + written).
 
-    The buffers (default 256 MiB each, far beyond any cache) are allocated once; `measure()` returns
-    bytes/s of the fastest of `copies` copies (the fastest copy is the one least disturbed by
-    other processes, i.e. the closest to what the memory system can do right now).
+    The buffers (default 256 MiB each, far beyond any cache) are allocated and touched once; time a
+    call (as one side of `interleaved_times`) and divide `bytes_moved` by it.
     """
 
-    def __init__(self, device: torch.device, nbytes: int = 256 * 2**20):
-        self.device = device
+    def __init__(self, device: torch.device, nbytes: int = 256 * 2**20, copies: int = 3):
         self.src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
         self.dst = torch.empty_like(self.src)
         self.dst.copy_(self.src)  # touch every page before timing
+        self.copies = copies
+        self.bytes_moved = copies * 2 * self.src.numel() * self.src.element_size()
 
-    def measure(self, copies: int = 3) -> float:
-        moved = 2 * self.src.numel() * self.src.element_size()
-        best = min(time_once(lambda: self.dst.copy_(self.src), self.device) for _ in range(copies))
-        return moved / best
+    def __call__(self) -> None:
+        for _ in range(self.copies):
+            self.dst.copy_(self.src)

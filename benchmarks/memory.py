@@ -93,7 +93,7 @@ def measure_in_subprocess(directory: Path, side: str, prompt_len: int, new_token
                           device: torch.device, seed: int) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.memory", str(directory), "--side", side,
            "--prompt-len", str(prompt_len), "--new-tokens", str(new_tokens),
-           "--device", str(device), "--seed", str(seed)]
+           "--device", str(device), "--seed", str(seed), "--threads", str(torch.get_num_threads())]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"memory worker failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}")
@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-tokens", type=int, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = measure_in_this_process(args.directory, args.side, args.prompt_len, args.new_tokens,
                                      torch.device(args.device), args.seed)
     print(json.dumps(result))

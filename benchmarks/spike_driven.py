@@ -18,7 +18,7 @@ import statistics
 import torch
 import torch.nn.functional as F
 
-from benchmarks.harness import interleaved_ratio
+from benchmarks.harness import interleaved_times, ratios
 from benchmarks.results import Result
 from benchmarks.shapes import BenchShapes
 
@@ -76,37 +76,35 @@ def _linear_result(side: str, proj, q: torch.Tensor, rates: list[float], shapes:
         dense = _repeat(lambda: F.linear(q, weight), LINEAR_CALLS)
         spiking = _repeat(lambda: proj.forward_spikes(spikes), LINEAR_CALLS)
         events = _repeat(lambda: accumulate_events(weight, spikes), LINEAR_CALLS)
-        ratio = interleaved_ratio(spiking, dense, shapes.spike_reps, device)
-        event_ratio = interleaved_ratio(events, dense, shapes.spike_reps, device)
+        t = interleaved_times({"spikes": spiking, "dense": dense, "events": events}, shapes.spike_reps, device)
     middle = len(rates) // 2
     return Result.from_samples(
         f"spike_linear_vs_dense_{side}",
-        ratio.values,
+        ratios(t["spikes"], t["dense"]),
         "",
         f"{side}_proj of block {middle} ({proj.in_features} -> {proj.out_features}), batch 1 x "
         f"{q.shape[1]} tokens, TI-LIF D={shapes.D} spikes from the model, forward_spikes / F.linear",
         firing_rate=rates[middle],
         firing_rate_all_blocks_mean=statistics.mean(rates),
         nonzero_fraction=float(q.count_nonzero() / q.numel()),
-        dense_seconds_per_call=statistics.median(ratio.times_b) / LINEAR_CALLS,
-        forward_spikes_seconds_per_call=statistics.median(ratio.times_a) / LINEAR_CALLS,
-        accumulate_events_vs_dense=statistics.median(event_ratio.values),
+        seconds_per_call={name: statistics.median(times) / LINEAR_CALLS for name, times in t.items()},
+        accumulate_events_vs_dense=statistics.median(ratios(t["events"], t["dense"])),
     )
 
 
 def spike_driven_results(student, shapes: BenchShapes, device) -> list[Result]:
     gen = torch.Generator().manual_seed(shapes.seed)
     ids = torch.randint(0, shapes.model.vocab_size, (1, shapes.spike_len), generator=gen).to(device)
-    ratio = interleaved_ratio(_forward(student, ids, True), _forward(student, ids, False), shapes.spike_reps, device)
+    t = interleaved_times({"spike_driven": _forward(student, ids, True), "integer": _forward(student, ids, False)},
+                          shapes.spike_reps, device)
     captured = _capture_neuron_outputs(student, ids)
     results = [Result.from_samples(
         "spike_driven_cost",
-        ratio.values,
+        ratios(t["spike_driven"], t["integer"]),
         "",
         f"{shapes.model.describe()}; TI-LIF D={shapes.D}; batch 1 x {shapes.spike_len} tokens, "
         "one forward, spike-driven / integer mode",
-        spike_driven_seconds=statistics.median(ratio.times_a),
-        integer_seconds=statistics.median(ratio.times_b),
+        seconds={name: statistics.median(times) for name, times in t.items()},
     )]
     middle = student.backbone.layers[len(student.backbone.layers) // 2].mixer
     for side in ("in", "out"):

@@ -4,8 +4,9 @@ train_step_ratio         forward + backward of the TI-LIF (D=4) student with SGC
                          / the same for the neuron-free teacher
 train_step_ratio_nosgc   the same student without SGC / the teacher
 
-The student's loss is CE + L_hidden (Eq 10-11), the teacher's CE, both on the same random batch;
-gradients are dropped (set to None) before each step, as an optimiser's zero_grad would.
+The students' loss is CE + L_hidden (Eq 10-11; L_hidden is 0 without SGC), the teacher's CE, all on
+the same random batch. Gradients are accumulated and then dropped (set to None), as an optimiser's
+zero_grad would, so only one model's gradients are alive at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.harness import interleaved_ratio
+from benchmarks.harness import interleaved_times, ratios
 from benchmarks.results import Result
 from benchmarks.shapes import BenchShapes
 
@@ -24,31 +25,37 @@ def train_step(model, input_ids: torch.Tensor) -> Callable[[], None]:
     """One forward + backward of `model` (train mode) on `input_ids` [B, L], labels = inputs."""
 
     def run() -> None:
-        model.zero_grad(set_to_none=True)
         out = model(input_ids, labels=input_ids)
         (out.loss + out.loss_hidden).backward()
+        model.zero_grad(set_to_none=True)
 
     return run
 
 
 def make_batch(shapes: BenchShapes, device: torch.device) -> torch.Tensor:
+    """A fixed random batch [train_batch, train_len]."""
     gen = torch.Generator().manual_seed(shapes.seed)
     ids = torch.randint(0, shapes.model.vocab_size, (shapes.train_batch, shapes.train_len), generator=gen)
     return ids.to(device)
 
 
-def step_ratio(name: str, target: str, student, teacher, shapes: BenchShapes, device, what: str) -> Result:
-    """Interleaved forward+backward time of `student` / `teacher` on one random batch."""
+def train_results(teacher, student_sgc, student_nosgc, shapes: BenchShapes, device) -> list[Result]:
+    """Both figures from one loop timing teacher, SGC student and plain student back to back."""
     batch = make_batch(shapes, device)
-    student.train(), teacher.train()
-    ratio = interleaved_ratio(train_step(student, batch), train_step(teacher, batch), shapes.train_reps, device)
-    student.zero_grad(set_to_none=True), teacher.zero_grad(set_to_none=True)
-    return Result.from_samples(
-        name,
-        ratio.values,
-        target,
-        f"{shapes.model.describe()}; {what} vs neuron-free teacher; batch "
-        f"{shapes.train_batch} x {shapes.train_len} tokens, forward + backward",
-        student_seconds=statistics.median(ratio.times_a),
-        teacher_seconds=statistics.median(ratio.times_b),
-    )
+    models = {"teacher": teacher, "sgc": student_sgc, "nosgc": student_nosgc}
+    for model in models.values():
+        model.train()
+    t = interleaved_times({name: train_step(m, batch) for name, m in models.items()}, shapes.train_reps, device)
+    seconds = {name: statistics.median(times) for name, times in t.items()}
+    workload = (f"{shapes.model.describe()}; batch {shapes.train_batch} x {shapes.train_len} tokens, "
+                "forward + backward")
+    student = f"TI-LIF D={shapes.D} student"
+    return [
+        Result.from_samples(
+            "train_step_ratio", ratios(t["sgc"], t["teacher"]), "<= 1.25",
+            f"{student} with SGC on layers {list(student_sgc.config.sgc_layers)} / teacher; {workload}",
+            seconds=seconds),
+        Result.from_samples(
+            "train_step_ratio_nosgc", ratios(t["nosgc"], t["teacher"]), "<= 1.05",
+            f"{student} without SGC / teacher; {workload}", seconds=seconds),
+    ]

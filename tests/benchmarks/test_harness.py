@@ -1,7 +1,6 @@
 """The benchmark harness: interleaving, statistics, results I/O, byte counting. No timed assertions."""
 
 import json
-import math
 
 import pytest
 import torch
@@ -15,26 +14,26 @@ from benchmarks.spike_driven import firing_rate
 CPU = torch.device("cpu")
 
 
-def test_interleaved_ratio_alternates_order_after_warmup():
+def test_interleaved_times_reverses_the_order_every_repetition_after_warmup():
     calls = []
-    ratio = harness.interleaved_ratio(lambda: calls.append("a"), lambda: calls.append("b"),
-                                      repetitions=4, device=CPU, warmup=1)
-    assert calls == ["a", "b"] + ["a", "b", "b", "a", "a", "b", "b", "a"]
-    assert len(ratio.times_a) == len(ratio.times_b) == len(ratio.values) == 4
+    sides = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    times = harness.interleaved_times(sides, repetitions=3, device=CPU, warmup=1)
+    assert calls == list("abc") + list("abc") + list("cba") + list("abc")
+    assert list(times) == list("abc") and all(len(t) == 3 for t in times.values())
 
 
-def test_interleaved_ratio_pairs_times_of_the_same_repetition(monkeypatch):
-    # a fake clock: side a always takes 3 units, side b 2 units for even reps and 1 for odd reps
-    durations = iter([3, 2, 1, 3, 3, 2])  # rep 0: a, b; rep 1: b, a; rep 2: a, b
+def test_interleaved_times_keeps_each_repetition_with_its_side(monkeypatch):
+    # a fake clock: each call returns the next duration; rep 0 runs a, b; rep 1 b, a; rep 2 a, b
+    durations = iter([3, 2, 1, 6, 3, 2])
     monkeypatch.setattr(harness, "time_once", lambda fn, device: next(durations))
-    ratio = harness.interleaved_ratio(lambda: None, lambda: None, repetitions=3, device=CPU, warmup=0)
-    assert ratio.times_a == [3, 3, 3] and ratio.times_b == [2, 1, 2]
-    assert ratio.values == [1.5, 3.0, 1.5]
+    times = harness.interleaved_times({"a": lambda: None, "b": lambda: None}, 3, CPU, warmup=0)
+    assert times == {"a": [3, 6, 3], "b": [2, 1, 2]}
+    assert harness.ratios(times["a"], times["b"]) == [1.5, 6.0, 1.5]
 
 
-def test_interleaved_ratio_rejects_zero_repetitions():
+def test_interleaved_times_rejects_zero_repetitions():
     with pytest.raises(ValueError, match="repetitions"):
-        harness.interleaved_ratio(lambda: None, lambda: None, repetitions=0, device=CPU)
+        harness.interleaved_times({"a": lambda: None}, repetitions=0, device=CPU)
 
 
 def test_result_median_spread_and_targets():
@@ -68,9 +67,11 @@ def test_results_json_and_table(tmp_path):
     assert "| yes |" in table[2] and "**no**" in table[3] and "| – |" in table[4]
 
 
-def test_copy_bandwidth_is_a_positive_rate():
-    bw = harness.CopyBandwidth(CPU, nbytes=2**20).measure(copies=2)
-    assert math.isfinite(bw) and bw > 0
+def test_copy_bandwidth_copies_and_counts_read_plus_written_bytes():
+    copy = harness.CopyBandwidth(CPU, nbytes=2**20, copies=2)
+    copy.dst.zero_()
+    copy()
+    assert torch.equal(copy.dst, copy.src) and copy.bytes_moved == 2 * 2 * 2**20
 
 
 def test_weight_bytes_counts_tied_weights_once():
