@@ -5,7 +5,7 @@
     python -m pipelines demo --fresh          # rebuild the data and retrain the cached teacher
     python -m pipelines demo --preset paper [--run]   # the real-scale GPU recipe: print (and run) it
 
-Stages: data (KJV corpus split, tokenizer, next-verse task, preference set; ``prepare.py``) → teacher
+Stages: data (KJV corpus split, tokenizer, verse-ending task, preference set; ``prepare.py``) → teacher
 pretraining (``pretrain.py``, cached) → the four students distilled with the same budget
 (``python -m pipelines distill``) → DPO/KTO on the TI-LIF + SGC student (``python -m pipelines rl``) →
 evaluation of all six models (held-out perplexity, the lm-eval task, firing rates, E_A/E_S;
@@ -61,7 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def stage_work(recipe: DemoRecipe) -> dict[str, float]:
     """Planned work per stage in token passes (forward = 1, forward + backward = 3), for the ETA."""
     t, d, a, e = recipe.teacher, recipe.distill, recipe.align, recipe.evaluation
-    heldout_tokens = 55_000
+    heldout_tokens = 55_000 if e.ppl_documents is None else 900 * e.ppl_documents
     mc = (e.mc_limit or recipe.data.n_mc) * 4 * 140
     evaluation = heldout_tokens * t.seq_len / e.ppl_stride + mc + 4 * e.analysis_sequences * t.seq_len
     work = {"data": 2e4, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len, "eval_teacher": evaluation}
@@ -94,7 +94,7 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     out.mkdir(parents=True, exist_ok=True)
     datasets_cache = str(cache / "datasets")
     clock = StageClock(stage_work(recipe))
-    with clock.stage("data", "data: KJV split, tokenizer, next-verse task, preference set"):
+    with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
         data = prepare_data(cache, recipe.data, fresh=fresh)
     teacher_dir = cache / f"teacher-{recipe.teacher_key(data.root.name)}"
     cached = (teacher_dir / "model.safetensors").is_file() and not fresh
@@ -112,7 +112,7 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     eval_dir = out / "eval"
 
     def evaluate_stage(key: str, name: str, path: Path) -> None:
-        with clock.stage(key, f"evaluate {name}: held-out perplexity, next-verse task, firing rates, energy"):
+        with clock.stage(key, f"evaluate {name}: held-out perplexity, verse-ending task, firing rates, energy"):
             results[name] = evaluate(path, name, data, recipe, manager, tokenizer, eval_dir)
             write_json(eval_dir / f"{name}.json", results[name])
 
@@ -134,7 +134,7 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     evaluate_stage("eval_aligned", aligned, finals[aligned])
 
     with clock.stage("figures", "figures: loss curves, final-block histograms, spike rasters, energy"):
-        _, stream = heldout_stream(data, tokenizer)
+        _, stream = heldout_stream(data, tokenizer, recipe.evaluation.ppl_documents)
         batch = analysis_batch(stream, recipe.evaluation.analysis_sequences, recipe.teacher.seq_len)
         models = {"teacher": SpikingMambaForCausalLM.from_pretrained(str(teacher_dir)).eval()}
         models |= {s.name: SpikingMambaForCausalLM.from_pretrained(str(finals[s.name])).eval() for s in STUDENTS}
@@ -163,6 +163,7 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
             "aligned_student": target.name, "aligned": aligned,
             "lowest_ppl_student": min(STUDENTS, key=lambda s: results[s.name]["ppl"]).name, "labels": labels, "seq_len": t.seq_len,
             "task": data.task_name, "mc_questions": results["teacher"]["mc_questions"],
+            "ppl_tokens": results["teacher"]["ppl_details"]["tokens"],
             "data": {"root": str(data.root), "train_tokens": data.manifest["tokens"]["train"],
                      "heldout_tokens": data.manifest["tokens"]["heldout"], "bytes": data.manifest["bytes"],
                      "source": data.manifest["source"]},
@@ -194,7 +195,7 @@ def setup_lines(recipe: DemoRecipe, data, aligned_student: str) -> list[str]:
         f"first/middle/last for tilif_sgc.",
         f"Alignment: {a.loss.upper()} (β {a.beta}) on {aligned_student} (the paper's full model), reference = {aligned_student}; "
         f"{a.max_steps} steps × {a.global_batch_size} pairs, lr {a.lr}; preference pairs from training chapters "
-        "(true next verse preferred over a verse of another chapter).",
+        "(the true ending of a verse preferred over an ending from another chapter).",
     ]
 
 

@@ -1,11 +1,11 @@
-"""Stage 1 of the demo: corpus split, tokenizer, next-verse task and preference set, cached.
+"""Stage 1 of the demo: corpus split, tokenizer, verse-ending task and preference set, cached.
 
 Everything lands in ``<cache_dir>/data-<key>/`` where ``key`` hashes the corpus file and every
 setting that changes the output, so a changed setting never reuses a stale cache:
 
     train.jsonl, heldout.jsonl     documents {"name", "text"} (pipelines/demo/corpus.py)
     tokenizer/                     tokenizer.json + tokenizer_config.json (pipelines/demo/tokenizer.py)
-    tasks/<TASK_NAME>.{yaml,jsonl} the zero-shot next-verse task, held-out split (pipelines/demo/tasks.py)
+    tasks/<TASK_NAME>.{yaml,jsonl} the zero-shot verse-ending task, held-out split (pipelines/demo/tasks.py)
     preference/{dpo,kto}.jsonl     the preference set, training split
     manifest.json                  the settings, counts and sizes; written last (marks the cache complete)
 """
@@ -23,7 +23,7 @@ from pipelines.demo.files import write_json
 from pipelines.demo.tasks import TASK_NAME, write_mc_task, write_preference_sets
 from pipelines.demo.tokenizer import train_tokenizer
 
-FORMAT_VERSION = 1  # bump when the files written here change meaning
+FORMAT_VERSION = 2  # bump when the files written here change meaning
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class DataConfig:
     heldout_every: int = 20       # every 20th chapter is held out (5 %)
     heldout_offset: int = 10
     n_context: int = 3            # verses of context in the task and the preference set
-    n_mc: int = 400               # next-verse questions (held-out split)
+    n_mc: int = 400               # verse-ending questions (held-out split)
     n_preference: int = 2000      # preference pairs (training split)
     seed: int = 0
 

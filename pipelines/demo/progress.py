@@ -16,7 +16,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-PRIOR_SPEED = 4000.0  # work units (token passes) per second assumed before anything was timed
+PRIOR_SPEED = 6000.0  # work units (token passes) per second assumed before anything was timed
 
 
 def format_seconds(seconds: float) -> str:

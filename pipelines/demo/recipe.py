@@ -67,7 +67,8 @@ class AlignStage:
 class EvalStage:
     batch_size: int = 16
     ppl_stride: int = 64          # sliding windows of teacher.seq_len tokens, every token >= 64 context
-    mc_limit: int | None = None   # questions of the next-verse task (None: all of data.n_mc)
+    ppl_documents: int | None = None   # held-out chapters scored (None: all 59)
+    mc_limit: int | None = None   # questions of the verse-ending task (None: all of data.n_mc)
     analysis_sequences: int = 8   # held-out sequences for firing rates and histograms
     raster_tokens: int = 24
 
@@ -95,6 +96,6 @@ PRESETS = {
                               eval_every=30, eval_sequences=16, log_every=5),
         distill=DistillStage(max_steps=12, global_batch_size=8, micro_batch_size=8, log_every=2),
         align=AlignStage(max_steps=4, global_batch_size=8, micro_batch_size=4, max_length=160, log_every=1),
-        evaluation=EvalStage(ppl_stride=32, mc_limit=60, analysis_sequences=4, raster_tokens=16),
+        evaluation=EvalStage(ppl_stride=64, ppl_documents=12, mc_limit=60, analysis_sequences=4, raster_tokens=16),
     ),
 }

@@ -49,7 +49,7 @@ def table_markdown(summary: dict) -> str:
     models, meta = summary["models"], summary.get("meta", {})
     labels = meta.get("labels", {})
     teacher_acc = models["teacher"]["acc"]
-    lines = ["| model | step (T×D) | SGC | held-out PPL ↓ | next-verse acc (%) ↑ | Diff | fr_in | fr_out | E_A/E_S ↑ |",
+    lines = ["| model | step (T×D) | SGC | held-out PPL ↓ | verse-ending acc (%) ↑ | Diff | fr_in | fr_out | E_A/E_S ↑ |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in model_rows(summary):
         info = labels.get(name, {})
@@ -105,9 +105,10 @@ def report_markdown(summary: dict, figures: dict[str, str]) -> str:
         + (" with the cached teacher" if meta["teacher_cached"] else "") + ".", "",
         "## Table (Table 2 in miniature)", "",
         table_markdown(summary), "",
-        f"Perplexity: held-out chapters ({meta['data']['heldout_tokens']:,} tokens, never trained on), "
-        f"sliding windows of {meta['seq_len']} tokens. Accuracy: the zero-shot next-verse task through "
-        f"lm-eval (`{meta['task']}`, {meta['mc_questions']} questions, 4 choices, chance 25 %, acc_norm); "
+        f"Perplexity: held-out chapters (never trained on; {meta['ppl_tokens']:,} tokens scored), "
+        f"sliding windows of {meta['seq_len']} tokens. Accuracy: the zero-shot verse-ending task through "
+        f"lm-eval (`{meta['task']}`, {meta['mc_questions']} questions, 4 choices, chance 25 %), scored by "
+        "acc_mutual_info: the ending with the highest log p(ending | context) − log p(ending); "
         f"one standard error ≈ {100 * acc_stderr(0.5, meta['mc_questions']):.1f} points. fr: Table 12 firing "
         "rates of the neurons before in_proj (fr_in) and out_proj (fr_out), mean over layers, on held-out "
         "text; E_A/E_S: Appendix D energy model at the demo's shape with those rates.", "",

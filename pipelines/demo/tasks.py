@@ -1,14 +1,18 @@
 """The demo's derived datasets: a zero-shot lm-eval task and a TRL preference set.
 
-*Next-verse task* (held-out split; Table 2's zero-shot accuracy in miniature): given a few verses,
-choose the true next verse among four (three length-matched verses from other held-out chapters).
-Written as an lm-eval ``multiple_choice`` task: ``TASK_NAME.jsonl`` (``context``, ``choices``,
-``label``, ``source``) and ``TASK_NAME.yaml`` pointing at it by absolute path; run it with
-``lm_eval --include_path DIR --tasks TASK_NAME``. lm-eval scores ``context + " " + choice``; metrics
-``acc`` and ``acc_norm`` (per-byte normalised).
+*Verse-ending task* (held-out split; Table 2's zero-shot accuracy in miniature, HellaSwag-style):
+given three verses and the first half of the next, choose its true second half among four (three
+length-matched endings from other held-out chapters). Written as an lm-eval ``multiple_choice``
+task: ``TASK_NAME.jsonl`` (``context``, ``choices``, ``label``, ``source``) and ``TASK_NAME.yaml``
+pointing at it by absolute path; run it with ``lm_eval --include_path DIR --tasks TASK_NAME``.
+lm-eval scores ``context + " " + choice``. Metrics: ``acc`` (highest log p(choice | context)),
+``acc_norm`` (per byte) and ``acc_mutual_info`` (highest log p(choice | context) − log p(choice),
+the unconditional term computed by lm-eval from an empty context): the calibrated score of
+GPT-3's zero-shot evaluation and of Holtzman et al. 2021 (PMI_DC), which removes how probable an
+ending is on its own — for models this small that prior otherwise drowns the effect of the context.
 
 *Preference set* (training split; Eq 14–15): the prompt is a context, the chosen completion its true
-next verse, the rejected one a length-matched verse from another chapter. TRL's standard formats:
+ending, the rejected one a length-matched ending from another chapter. TRL's standard formats:
 ``dpo.jsonl`` rows ``{prompt, chosen, rejected}``; ``kto.jsonl`` rows ``{prompt, completion, label}``,
 one ``True`` and one ``False`` row per pair (balanced, as KTO's default weights expect). Completions
 start with a space so that ``prompt + completion`` is the running text.
@@ -24,7 +28,8 @@ from pipelines.demo.continuations import Continuation
 from pipelines.checkpointing import atomic_write_text
 from pipelines.demo.files import write_jsonl
 
-TASK_NAME = "spikingmamba_demo_next_verse"
+TASK_NAME = "spikingmamba_demo_verse_ending"
+METRICS = ("acc", "acc_norm", "acc_mutual_info")
 
 
 def mc_rows(examples: list[Continuation], seed: int = 0) -> list[dict]:
@@ -53,7 +58,7 @@ def write_mc_task(examples: list[Continuation], directory: str | Path, seed: int
         "doc_to_choice": "choices",
         "doc_to_target": "label",
         "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
-                        for m in ("acc", "acc_norm")],
+                        for m in METRICS],
         "metadata": {"version": 1.0},
     }
     path = directory / f"{TASK_NAME}.yaml"

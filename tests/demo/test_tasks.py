@@ -66,7 +66,8 @@ def continuation_logprob(model, tokenizer, context, continuation):
 
 
 def test_lm_eval_runs_the_task_and_scores_as_an_independent_computation(demo_data, tmp_path):
-    """lm-eval's accuracy on a random tiny GPT-2 equals argmax of log-likelihoods computed here."""
+    """lm-eval's acc and acc_mutual_info on a random tiny GPT-2 equal the argmax of log-likelihoods
+    (conditional, and conditional minus unconditional after EOS) computed here."""
     lm_eval = pytest.importorskip("lm_eval")
     from lm_eval.tasks import TaskManager
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
@@ -83,12 +84,16 @@ def test_lm_eval_runs_the_task_and_scores_as_an_independent_computation(demo_dat
                                                                               include_defaults=False),
                                   batch_size=8, device="cpu", limit=limit, bootstrap_iters=0, log_samples=True)
     rows = read_jsonl(demo_data.task_dir / f"{TASK_NAME}.jsonl")[:limit]
-    correct = 0
+    correct = correct_mi = 0
     for sample in out["samples"][TASK_NAME]:
         row = rows[sample["doc_id"]]
         ours = [continuation_logprob(model, tokenizer, row["context"], " " + c) for c in row["choices"]]
+        prior = [continuation_logprob(model, tokenizer, tokenizer.eos_token, " " + c) for c in row["choices"]]
         theirs = [resp[0][0] for resp in sample["resps"]]
-        assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-3)
+        assert ours + prior == pytest.approx(theirs, rel=1e-4, abs=1e-3)
         correct += max(range(4), key=ours.__getitem__) == row["label"]
-    assert out["results"][TASK_NAME]["acc,none"] == pytest.approx(correct / limit)
-    assert math.isfinite(out["results"][TASK_NAME]["acc_norm,none"])
+        correct_mi += max(range(4), key=lambda i: ours[i] - prior[i]) == row["label"]
+    results = out["results"][TASK_NAME]
+    assert results["acc,none"] == pytest.approx(correct / limit)
+    assert results["acc_mutual_info,none"] == pytest.approx(correct_mi / limit)
+    assert math.isfinite(results["acc_norm,none"])
