@@ -6,10 +6,11 @@
     python -m pipelines demo --preset paper [--run]   # the real-scale GPU recipe: print (and run) it
 
 Stages: data (KJV corpus split, tokenizer, verse-ending task, preference set; ``prepare.py``) → teacher
-pretraining (``pretrain.py``, cached) → the four students distilled with the same budget
-(``python -m pipelines distill``) → DPO/KTO on the TI-LIF + SGC student (``python -m pipelines rl``) →
-evaluation of all six models (held-out perplexity, the lm-eval task, firing rates, E_A/E_S;
-``evaluate.py``) → figures and ``report.md`` / ``summary.json`` (``figures.py``, ``report.py``).
+pretraining (``pretrain.py``, cached) → in ``--jobs`` worker processes (``jobs.py``; logs in
+``<out>/logs/``): the four students distilled with the same budget (``python -m pipelines distill``),
+DPO/KTO on the TI-LIF + SGC student (``python -m pipelines rl``), and the evaluation of all six models
+(held-out perplexity, the lm-eval task, firing rates, E_A/E_S; ``evaluate.py``) → figures and
+``report.md`` / ``summary.json`` (``figures.py``, ``report.py``).
 
 Outputs (``--out``, default ``runs/demo``): ``summary.json``, ``report.md``, ``figures/``,
 ``eval/<model>.json`` (every measured number), ``students/<name>/`` and ``align/`` (the training runs,
@@ -22,11 +23,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from pipelines.demo.recipe import PRESETS, STUDENTS, DemoRecipe
+from pipelines.demo.jobs import Job
+from pipelines.demo.recipe import PRESETS, STUDENTS, DemoRecipe, Student
 
 DEFAULT_OUT = {"default": "runs/demo", "quick": "runs/demo-quick"}
 
@@ -45,7 +48,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cache-dir", help="data and teacher cache (default: OUT/cache)")
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached data and retrain the teacher")
     parser.add_argument("--rl", choices=["dpo", "kto"], help="alignment objective (default: the preset's, dpo)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes for the students and evaluations (default: %(default)s, "
+                             "the number of cores up to 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per process (default: 1; see pipelines/demo/jobs.py for why)")
     args = parser.parse_args(argv)
     if args.quick:
         if args.preset not in ("default", "quick"):
@@ -53,47 +60,58 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.preset = "quick"
     if args.run and args.preset != "paper":
         parser.error("--run applies to --preset paper only (the CPU presets always run)")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.threads < 1 or args.jobs < 1:
+        parser.error(f"--threads and --jobs must be >= 1, got --threads {args.threads} --jobs {args.jobs}")
     return args
 
 
-def stage_work(recipe: DemoRecipe) -> dict[str, float]:
-    """Planned work per stage in token passes (forward = 1, forward + backward = 3), for the ETA."""
+def plan_jobs(recipe: DemoRecipe, teacher_dir: Path) -> list[Job]:
+    """The parallel stage's jobs, critical path first (the aligned model waits for its student),
+    each with its planned work in token passes (forward = 1, forward + backward = 3)."""
     t, d, a, e = recipe.teacher, recipe.distill, recipe.align, recipe.evaluation
     heldout_tokens = 55_000 if e.ppl_documents is None else 900 * e.ppl_documents
-    mc = (e.mc_limit or recipe.data.n_mc) * 4 * 140
-    evaluation = heldout_tokens * t.seq_len / e.ppl_stride + mc + 4 * e.analysis_sequences * t.seq_len
-    work = {"data": 2e4, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len, "eval_teacher": evaluation}
-    for s in STUDENTS:
-        work[f"distill_{s.name}"] = 5 * d.max_steps * d.global_batch_size * t.seq_len
-        work[f"eval_{s.name}"] = evaluation
-    work["align"] = 8 * a.max_steps * a.global_batch_size * a.max_length
-    work["eval_aligned"] = evaluation
-    work["figures"] = 30 * e.analysis_sequences * t.seq_len
-    return work
+    evaluation = heldout_tokens * t.seq_len / e.ppl_stride + (e.mc_limit or recipe.data.n_mc) * 6 * 140
+    distill = 5 * d.max_steps * d.global_batch_size * t.seq_len
+    target = student_named(recipe.align.student)
+    students = sorted(STUDENTS, key=lambda s: s != target)
+    jobs = [Job(f"student:{s.name}", "student", distill + evaluation, student=s) for s in students]
+    jobs.insert(1, Job("evaluate:teacher", "evaluate", evaluation, path=teacher_dir))
+    jobs.append(Job(f"align:{aligned_name(recipe)}", "align", 8 * a.max_steps * a.global_batch_size * a.max_length
+                    + evaluation, student=target, after=(f"student:{target.name}",)))
+    return jobs
 
 
-def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: bool = False,
+def student_named(name: str) -> Student:
+    found = [s for s in STUDENTS if s.name == name]
+    if not found:
+        raise ValueError(f"align.student={name!r} is not a demo student; choose one of {[s.name for s in STUDENTS]}")
+    return found[0]
+
+
+def aligned_name(recipe: DemoRecipe) -> str:
+    return f"{recipe.align.student}_{recipe.align.loss}"
+
+
+def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: bool = False, jobs: int = 2,
              command: str = "python -m pipelines demo") -> dict:
     """Run every stage; write summary.json, report.md and figures under ``out``; return the summary."""
     import torch
-    from lm_eval.tasks import TaskManager
-    from transformers import AutoTokenizer
 
-    from models import SpikingMambaForCausalLM
-    from pipelines.demo import figures
-    from pipelines.demo.evaluate import analysis_batch, evaluate, heldout_stream
     from pipelines.demo.files import write_json
+    from pipelines.demo.jobs import Context, run_jobs
     from pipelines.demo.prepare import prepare_data
     from pipelines.demo.pretrain import pretrain_teacher
-    from pipelines.demo.progress import StageClock
+    from pipelines.demo.progress import StageClock, format_seconds
     from pipelines.demo.report import SUMMARY_KEYS, report_markdown, table_markdown
-    from pipelines.demo.training import align_student, distill_student
 
     out.mkdir(parents=True, exist_ok=True)
     datasets_cache = str(cache / "datasets")
-    clock = StageClock(stage_work(recipe))
+    t = recipe.teacher
+    plan_dir = cache / "teacher-planned"
+    work = {"data": 2e4, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len,
+            "models": sum(j.work for j in plan_jobs(recipe, plan_dir)) / jobs,
+            "figures": 30 * recipe.evaluation.analysis_sequences * t.seq_len}
+    clock = StageClock(work)
     with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
         data = prepare_data(cache, recipe.data, fresh=fresh)
     teacher_dir = cache / f"teacher-{recipe.teacher_key(data.root.name)}"
@@ -102,67 +120,47 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
         clock.skip("teacher")
         print(f"\nteacher: reusing {teacher_dir} (--fresh retrains it)", flush=True)
     else:
-        with clock.stage("teacher", f"teacher: pretrain a {recipe.teacher.n_layer}-layer d_model="
-                                    f"{recipe.teacher.d_model} Mamba2 for {recipe.teacher.max_steps} steps"):
-            pretrain_teacher(recipe.teacher, data.train, data.heldout, data.tokenizer, teacher_dir, datasets_cache)
+        with clock.stage("teacher", f"teacher: pretrain a {t.n_layer}-layer d_model={t.d_model} Mamba2 "
+                                    f"for {t.max_steps} steps"):
+            pretrain_teacher(t, data.train, data.heldout, data.tokenizer, teacher_dir, datasets_cache)
 
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    manager = TaskManager(include_path=str(data.task_dir), include_defaults=False)  # only our task: fast
-    results, runs = {}, {"teacher": {"teacher": teacher_dir}, "students": {}, "alignment": {}}
-    eval_dir = out / "eval"
+    planned = plan_jobs(recipe, teacher_dir)
+    total_work = sum(j.work for j in planned)
 
-    def evaluate_stage(key: str, name: str, path: Path) -> None:
-        with clock.stage(key, f"evaluate {name}: held-out perplexity, verse-ending task, firing rates, energy"):
-            results[name] = evaluate(path, name, data, recipe, manager, tokenizer, eval_dir)
-            write_json(eval_dir / f"{name}.json", results[name])
+    def on_status(done, running, finished):
+        for r in finished:
+            m = r["result"]
+            print(f"  done {r['name']} in {format_seconds(r['seconds'])}: held-out PPL {m['ppl']:.2f}, "
+                  f"acc {100 * m['acc']:.1f} %", flush=True)
+        if running:
+            print(f"  {clock.status('models', done / total_work)} · " +
+                  " | ".join(f"{name}: {line}" for name, line in running.items()), flush=True)
 
-    evaluate_stage("eval_teacher", "teacher", teacher_dir)
-    finals = {}
-    for s in STUDENTS:
-        with clock.stage(f"distill_{s.name}", f"distil {s.name} ({s.neuron}, 1×{'±' if s.neuron == 'tilif' else ''}"
-                                              f"{s.D}, SGC {'on' if s.sgc else 'off'}), {recipe.distill.max_steps} steps"):
-            finals[s.name] = distill_student(recipe, s, teacher_dir, data, out / "students" / s.name, datasets_cache)
-        runs["students"][s.name] = out / "students" / s.name
-        evaluate_stage(f"eval_{s.name}", s.name, finals[s.name])
-
-    target = next(s for s in STUDENTS if s.name == recipe.align.student)
-    aligned = f"{target.name}_{recipe.align.loss}"
-    with clock.stage("align", f"{recipe.align.loss.upper()} on {target.name}, {recipe.align.max_steps} steps"):
-        finals[aligned] = align_student(recipe, target, out / "students" / target.name, data, out / "align",
-                                        datasets_cache)
-    runs["alignment"][aligned] = out / "align"
-    evaluate_stage("eval_aligned", aligned, finals[aligned])
+    ctx = Context(recipe, data, teacher_dir, out, datasets_cache, threads=torch.get_num_threads())
+    with clock.stage("models", f"teacher evaluation, {len(STUDENTS)} students (distil + evaluate), "
+                               f"{recipe.align.loss.upper()} on {recipe.align.student}: {len(planned)} jobs on "
+                               f"{jobs} worker process(es), logs in {out / 'logs'}"):
+        done = run_jobs(planned, ctx, jobs, on_status)
+    results = {j.name.split(":")[-1]: done[j.name]["result"] for j in planned}
+    finals = {j.name.split(":")[-1]: Path(done[j.name]["final"]) for j in planned}
+    aligned, target = aligned_name(recipe), student_named(recipe.align.student)
 
     with clock.stage("figures", "figures: loss curves, final-block histograms, spike rasters, energy"):
-        _, stream = heldout_stream(data, tokenizer, recipe.evaluation.ppl_documents)
-        batch = analysis_batch(stream, recipe.evaluation.analysis_sequences, recipe.teacher.seq_len)
-        models = {"teacher": SpikingMambaForCausalLM.from_pretrained(str(teacher_dir)).eval()}
-        models |= {s.name: SpikingMambaForCausalLM.from_pretrained(str(finals[s.name])).eval() for s in STUDENTS}
-        fig_dir = out / "figures"
-        paths = {
-            "loss curves": figures.plot_loss_curves(runs, fig_dir / "loss_curves.png")[0],
-            "final-block output histograms (Figures 5–7)": figures.plot_histograms(
-                models, batch, fig_dir / "final_block_hist.png")[0],
-            "spike rasters": figures.plot_spike_rasters(
-                {k: v for k, v in models.items() if k != "teacher"},
-                batch[:, : recipe.evaluation.raster_tokens], fig_dir / "spike_rasters.png")[0],
-            "energy (Figure 2)": figures.plot_energy_bars(
-                results, {s.name: s.sgc for s in STUDENTS} | {aligned: target.sgc}, fig_dir / "energy.png")[0],
-        }
-        del models
+        paths = write_figures(recipe, data, teacher_dir, finals, results, out / "figures", aligned, target)
 
     labels = {"teacher": {"step": "1 (dense)", "sgc": "–"}}
     labels |= {s.name: {"step": s.step, "sgc": "✓" if s.sgc else "✗"} for s in STUDENTS}
     labels[aligned] = {"step": f"{target.step} + {recipe.align.loss.upper()}", "sgc": labels[target.name]["sgc"]}
-    t = recipe.teacher
+    order = ["teacher", *(s.name for s in STUDENTS), aligned]
     summary = {
-        "models": {name: {k: r[k] for k in SUMMARY_KEYS} for name, r in results.items()},
+        "models": {name: {k: results[name][k] for k in SUMMARY_KEYS} for name in order},
         "meta": {
             "preset": preset, "command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "threads": torch.get_num_threads(), "teacher_cached": cached, "teacher_dir": str(teacher_dir),
+            "threads": ctx.threads, "jobs": jobs, "teacher_cached": cached, "teacher_dir": str(teacher_dir),
             "aligned_student": target.name, "aligned": aligned,
-            "lowest_ppl_student": min(STUDENTS, key=lambda s: results[s.name]["ppl"]).name, "labels": labels, "seq_len": t.seq_len,
-            "task": data.task_name, "mc_questions": results["teacher"]["mc_questions"],
+            "lowest_ppl_student": min(STUDENTS, key=lambda s: results[s.name]["ppl"]).name,
+            "labels": labels, "seq_len": t.seq_len, "task": data.task_name,
+            "mc_questions": results["teacher"]["mc_questions"],
             "ppl_tokens": results["teacher"]["ppl_details"]["tokens"],
             "data": {"root": str(data.root), "train_tokens": data.manifest["tokens"]["train"],
                      "heldout_tokens": data.manifest["tokens"]["heldout"], "bytes": data.manifest["bytes"],
@@ -170,7 +168,9 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
             "setup": setup_lines(recipe, data, target.name),
             "recipe": dataclasses.asdict(recipe),
             "seconds": {**{k: round(v, 1) for k, v in clock.seconds.items()}, "total": round(clock.total, 1)},
-            "cpu_seconds": {k: round(v, 1) for k, v in clock.cpu_seconds.items()},
+            "job_seconds": {name: round(r["seconds"], 1) for name, r in done.items()},
+            "cpu_seconds": {**{k: round(v, 1) for k, v in clock.cpu_seconds.items()},
+                            **{name: round(r["cpu_seconds"], 1) for name, r in done.items()}},
         },
     }
     write_json(out / "summary.json", summary)
@@ -178,6 +178,35 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     print("\n" + table_markdown(summary))
     print(f"\nwall time {clock.total / 60:.1f} min; report: {out / 'report.md'}; numbers: {out / 'summary.json'}")
     return summary
+
+
+def write_figures(recipe: DemoRecipe, data, teacher_dir: Path, finals: dict, results: dict, fig_dir: Path,
+                  aligned: str, target: Student) -> dict[str, Path]:
+    """The four figures of the report (``figures.py``) on the same held-out tokens; returns their PNGs."""
+    from transformers import AutoTokenizer
+
+    from models import SpikingMambaForCausalLM
+    from pipelines.demo import figures
+    from pipelines.demo.evaluate import analysis_batch, heldout_stream
+
+    ev = recipe.evaluation
+    _, stream = heldout_stream(data, AutoTokenizer.from_pretrained(teacher_dir), ev.ppl_documents)
+    batch = analysis_batch(stream, ev.analysis_sequences, recipe.teacher.seq_len)
+    models = {"teacher": SpikingMambaForCausalLM.from_pretrained(str(teacher_dir)).eval()}
+    models |= {s.name: SpikingMambaForCausalLM.from_pretrained(str(finals[s.name])).eval() for s in STUDENTS}
+    out = fig_dir.parent
+    runs = {"teacher": {"teacher": teacher_dir}, "students": {s.name: out / "students" / s.name for s in STUDENTS},
+            "alignment": {aligned: out / "align"}}
+    return {
+        "loss curves": figures.plot_loss_curves(runs, fig_dir / "loss_curves.png")[0],
+        "final-block output histograms (Figures 5–7)": figures.plot_histograms(
+            models, batch, fig_dir / "final_block_hist.png")[0],
+        "spike rasters": figures.plot_spike_rasters(
+            {k: v for k, v in models.items() if k != "teacher"}, batch[:, : ev.raster_tokens],
+            fig_dir / "spike_rasters.png")[0],
+        "energy (Figure 2)": figures.plot_energy_bars(
+            results, {s.name: s.sgc for s in STUDENTS} | {aligned: target.sgc}, fig_dir / "energy.png")[0],
+    }
 
 
 def setup_lines(recipe: DemoRecipe, data, aligned_student: str) -> list[str]:
@@ -207,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return paper_main(args.paper_size, run=args.run)
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     recipe = PRESETS[args.preset]
     if args.rl:
         recipe = dataclasses.replace(recipe, align=dataclasses.replace(recipe.align, loss=args.rl))
@@ -216,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache_dir) if args.cache_dir else out / "cache"
     command = shlex.join(["python", "-m", "pipelines", "demo", *(sys.argv[1:] if argv is None else argv)])
     try:
-        run_demo(recipe, args.preset, out, cache, fresh=args.fresh, command=command)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        run_demo(recipe, args.preset, out, cache, fresh=args.fresh, jobs=args.jobs, command=command)
+    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

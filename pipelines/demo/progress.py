@@ -1,7 +1,8 @@
 """Stage headers with elapsed time and an ETA for the whole demo.
 
 Each stage has a planned amount of work (token passes, from the recipe); the ETA is the remaining
-work divided by the speed measured so far (after the first timed stage; before it, a prior guess).
+work divided by the speed measured so far (after the first timed stage; before it, a prior guess);
+inside a long stage, ``status(stage, fraction_done)`` gives the same with the stage's progress.
 Skipped stages (a cached teacher) are removed from the plan. Wall times per stage are kept for the
 report.
 
@@ -43,9 +44,14 @@ class StageClock:
         spent = sum(self.seconds.values())
         return done / spent if done > 0 and spent > 0 else PRIOR_SPEED
 
-    def eta(self) -> float:
-        remaining = sum(w for n, w in self.work.items() if n not in self.seconds)
+    def eta(self, current: str | None = None, fraction: float = 0.0) -> float:
+        """Seconds left: the stages not yet timed, of which ``current`` is ``fraction`` done."""
+        remaining = sum(w * (1 - fraction if n == current else 1) for n, w in self.work.items()
+                        if n not in self.seconds)
         return remaining / self.speed()
+
+    def status(self, current: str, fraction: float) -> str:
+        return (f"elapsed {format_seconds(self.total)} · ETA {format_seconds(self.eta(current, fraction))}")
 
     @contextmanager
     def stage(self, name: str, title: str):

@@ -41,7 +41,7 @@ STUDENTS = (Student("lif", "lif", 1, False), Student("ilif", "ilif", 4, False),
 
 @dataclasses.dataclass(frozen=True)
 class DistillStage:
-    max_steps: int = 150
+    max_steps: int = 120
     global_batch_size: int = 16
     micro_batch_size: int = 16
     lr: float = 1e-3             # Appendix C: 1e-3

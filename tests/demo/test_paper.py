@@ -83,7 +83,7 @@ def test_print_and_run_without_gpu(capsys):
 
 @pytest.mark.parametrize("argv,message", [(["--run"], "--run applies to --preset paper"),
                                           (["--quick", "--preset", "paper"], "conflicts"),
-                                          (["--threads", "0"], "--threads")])
+                                          (["--threads", "0"], "--threads and --jobs must be >= 1")])
 def test_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
         demo_main(argv)
