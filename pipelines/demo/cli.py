@@ -65,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def plan_jobs(recipe: DemoRecipe, teacher_dir: Path) -> list[Job]:
+def plan_jobs(recipe: DemoRecipe) -> list[Job]:
     """The parallel stage's jobs, critical path first (the aligned model waits for its student),
     each with its planned work in token passes (forward = 1, forward + backward = 3)."""
     t, d, a, e = recipe.teacher, recipe.distill, recipe.align, recipe.evaluation
@@ -75,7 +75,7 @@ def plan_jobs(recipe: DemoRecipe, teacher_dir: Path) -> list[Job]:
     target = student_named(recipe.align.student)
     students = sorted(STUDENTS, key=lambda s: s != target)
     jobs = [Job(f"student:{s.name}", "student", distill + evaluation, student=s) for s in students]
-    jobs.insert(1, Job("evaluate:teacher", "evaluate", evaluation, path=teacher_dir))
+    jobs.insert(1, Job("evaluate:teacher", "evaluate", evaluation))
     jobs.append(Job(f"align:{aligned_name(recipe)}", "align", 8 * a.max_steps * a.global_batch_size * a.max_length
                     + evaluation, student=target, after=(f"student:{target.name}",)))
     return jobs
@@ -107,9 +107,9 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     out.mkdir(parents=True, exist_ok=True)
     datasets_cache = str(cache / "datasets")
     t = recipe.teacher
-    plan_dir = cache / "teacher-planned"
-    work = {"data": 2e4, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len,
-            "models": sum(j.work for j in plan_jobs(recipe, plan_dir)) / jobs,
+    planned = plan_jobs(recipe)
+    total_work = sum(j.work for j in planned)
+    work = {"data": 2e4, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len, "models": total_work / jobs,
             "figures": 30 * recipe.evaluation.analysis_sequences * t.seq_len}
     clock = StageClock(work)
     with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
@@ -124,8 +124,6 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
                                     f"for {t.max_steps} steps"):
             pretrain_teacher(t, data.train, data.heldout, data.tokenizer, teacher_dir, datasets_cache)
 
-    planned = plan_jobs(recipe, teacher_dir)
-    total_work = sum(j.work for j in planned)
 
     def on_status(done, running, finished):
         for r in finished:

@@ -12,10 +12,12 @@ on the first ``analysis_sequences`` held-out sequences; the energy ratio is Appe
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
+from pipelines.checkpointing import atomic_write_text
 from pipelines.demo.prepare import DemoData
 from pipelines.demo.recipe import DemoRecipe
 from pipelines.demo.tasks import METRICS
@@ -25,10 +27,6 @@ from pipelines.demo.tasks import METRICS
 def heldout_stream(data: DemoData, tokenizer, n_docs: int | None = None) -> tuple[Path, torch.Tensor]:
     """The held-out chapters (the first ``n_docs``, or all) as one text beside the data (written once),
     each followed by EOS as in training, and its token ids ``[N]``."""
-    import json
-
-    from pipelines.checkpointing import atomic_write_text
-
     path = data.root / ("heldout.txt" if n_docs is None else f"heldout_first{n_docs}.txt")
     if not path.is_file():
         docs = [json.loads(line)["text"] for line in data.heldout.read_text().splitlines()][:n_docs]

@@ -27,8 +27,8 @@ from pipelines.demo.recipe import DemoRecipe, Student
 
 @dataclass(frozen=True)
 class Job:
-    """``kind``: "evaluate" (the model at ``path``), "student" (distil ``student`` then evaluate) or
-    "align" (DPO/KTO on ``student``'s distillation run, then evaluate)."""
+    """``kind``: "evaluate" (the model at ``path``; None = the teacher), "student" (distil ``student``
+    then evaluate) or "align" (DPO/KTO on ``student``'s distillation run, then evaluate)."""
 
     name: str
     kind: str
@@ -79,7 +79,7 @@ def run_job(job: Job, ctx: Context) -> dict:
     torch.set_num_threads(ctx.threads)
     t0, c0 = time.perf_counter(), time.process_time()
     if job.kind == "evaluate":
-        final = job.path
+        final = job.path or ctx.teacher_dir
     elif job.kind == "student":
         final = distill_student(ctx.recipe, job.student, ctx.teacher_dir, ctx.data,
                                 ctx.out / "students" / job.student.name, ctx.datasets_cache)

@@ -47,6 +47,8 @@ class DistillStage:
     lr: float = 1e-3             # Appendix C: 1e-3
     warmup_ratio: float = 0.01   # Appendix C: 1 %
     hidden_weight: float = 1.0   # λ of Eq 12 (paper: 1)
+    calibrate_v_threshold: bool = False   # V_th from the teacher's activations (calibrate.py); paper: 1
+    calibration_sequences: int = 16
     log_every: int = 5
 
 

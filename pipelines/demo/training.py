@@ -8,6 +8,7 @@ repeated by hand with ``python -m pipelines distill --config <run>/config.yaml``
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,8 +16,29 @@ from pipelines.demo.prepare import DemoData
 from pipelines.demo.recipe import DemoRecipe, Student
 
 
+def calibrated_init(recipe: DemoRecipe, student: Student, teacher_dir: Path, data: DemoData, run_dir: Path) -> Path:
+    """The student's starting point with V_th calibrated on the teacher (``calibrate.py``): the teacher's
+    weights, the student's neurons and thresholds, saved to ``run_dir/init`` (no SGC, no tokenizer)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from models import SpikingMambaForCausalLM
+    from pipelines.demo.calibrate import calibrate_thresholds
+
+    teacher = SpikingMambaForCausalLM.from_pretrained(str(teacher_dir))
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    n, seq_len = recipe.distill.calibration_sequences, recipe.teacher.seq_len
+    docs = [json.loads(line)["text"] for line in data.train.read_text().splitlines()[:200]]
+    ids = tokenizer(tokenizer.eos_token.join(docs))["input_ids"][: n * seq_len]
+    thresholds = calibrate_thresholds(teacher, torch.tensor(ids).view(-1, seq_len), student.neuron, student.D)
+    init = SpikingMambaForCausalLM.from_pretrained(str(teacher_dir), neuron=student.neuron, D=student.D, sgc_layers=[],
+                                                   v_threshold_in=thresholds["in"], v_threshold_out=thresholds["out"])
+    init.save_pretrained(run_dir / "init")
+    return run_dir / "init"
+
+
 def distill_config(recipe: DemoRecipe, student: Student, teacher_dir: Path, data: DemoData, run_dir: Path,
-                   data_cache_dir: str | None):
+                   data_cache_dir: str | None, student_init: Path | None = None):
     from models.configuration import default_sgc_layers
     from pipelines.distill.config import DistillConfig
 
@@ -24,7 +46,8 @@ def distill_config(recipe: DemoRecipe, student: Student, teacher_dir: Path, data
     # explicit layers: loading a saved SpikingMamba keeps its saved (empty) sgc_layers when given None
     sgc_layers = default_sgc_layers(recipe.teacher.n_layer) if student.sgc else []
     return DistillConfig(
-        teacher=str(teacher_dir), neuron=student.neuron, D=student.D, sgc_layers=sgc_layers,
+        teacher=str(teacher_dir), student_init=None if student_init is None else str(student_init),
+        neuron=student.neuron, D=student.D, sgc_layers=sgc_layers,
         hidden_weight=d.hidden_weight, datasets=[str(data.train)], seq_len=recipe.teacher.seq_len,
         data_cache_dir=data_cache_dir, global_batch_size=d.global_batch_size,
         micro_batch_size=d.micro_batch_size, lr=d.lr, warmup_ratio=d.warmup_ratio, max_steps=d.max_steps,
@@ -38,7 +61,8 @@ def distill_student(recipe: DemoRecipe, student: Student, teacher_dir: Path, dat
     from pipelines.distill.train import run
 
     shutil.rmtree(run_dir, ignore_errors=True)
-    return Path(run(distill_config(recipe, student, teacher_dir, data, run_dir, data_cache_dir))["final"])
+    init = calibrated_init(recipe, student, teacher_dir, data, run_dir) if recipe.distill.calibrate_v_threshold else None
+    return Path(run(distill_config(recipe, student, teacher_dir, data, run_dir, data_cache_dir, init))["final"])
 
 
 def align_config(recipe: DemoRecipe, student: Student, distill_run: Path, data: DemoData, run_dir: Path,
