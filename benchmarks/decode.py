@@ -75,7 +75,10 @@ def decode_results(reference, none, tilif, shapes: BenchShapes, device) -> list[
     copy = CopyBandwidth(device)
     sides = {"transformers": greedy(reference, prompt, n), "none": greedy(none, prompt, n),
              "tilif": greedy(tilif, prompt, n), "none_prefill": greedy(none, prompt, 1), "copy": copy}
-    t = interleaved_times(sides, shapes.decode_reps, device)
+    for model in (reference, none, tilif):  # warm-up: a short decode is enough (lazy init, allocator)
+        greedy(model, prompt, 2)()
+    copy()
+    t = interleaved_times(sides, shapes.decode_reps, device, warmup=0)
     tokens_per_s = {name: n / statistics.median(t[name]) for name in ("transformers", "none", "tilif")}
     per_token = [(full - prefill) / (n - 1) for full, prefill in zip(t["none"], t["none_prefill"])]
     bandwidth = [copy.bytes_moved / s for s in t["copy"]]

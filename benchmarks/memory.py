@@ -1,7 +1,8 @@
 """Figure 3: does decoding memory stay constant? Peak memory of a long decode / a short decode.
 
-Each side runs in a fresh subprocess (`python -m benchmarks.memory ...`), so nothing the parent
-process allocated (other models, the allocator's free lists) is counted. In the subprocess:
+Each length runs in a fresh subprocess (`python -m benchmarks.memory ...`; the two run at the same
+time), so nothing the parent process allocated (other models, the allocator's free lists) is
+counted. In the subprocess:
 
 1. load the model and decode a few tokens (lazy buffers, allocator warm-up),
 2. reset the peak counter and read the baseline,
@@ -89,23 +90,29 @@ def measure_in_this_process(directory: Path, side: str, prompt_len: int, new_tok
     return {"baseline": baseline, "peak": _peak(device)}
 
 
-def measure_in_subprocess(directory: Path, side: str, prompt_len: int, new_tokens: int,
-                          device: torch.device, seed: int) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.memory", str(directory), "--side", side,
-           "--prompt-len", str(prompt_len), "--new-tokens", str(new_tokens),
-           "--device", str(device), "--seed", str(seed), "--threads", str(torch.get_num_threads())]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory worker failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def measure_in_subprocesses(directory: Path, side: str, prompt_len: int, token_counts: list[int],
+                            device: torch.device, seed: int) -> dict[int, dict]:
+    """One fresh worker process per entry of `token_counts`, run concurrently (a peak is a peak
+    however slowly it is reached); returns {new_tokens: {"baseline": bytes, "peak": bytes}}."""
+    procs = {}
+    for n in token_counts:
+        cmd = [sys.executable, "-m", "benchmarks.memory", str(directory), "--side", side,
+               "--prompt-len", str(prompt_len), "--new-tokens", str(n), "--device", str(device),
+               "--seed", str(seed), "--threads", str(torch.get_num_threads())]
+        procs[n] = (cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = {}
+    for n, (cmd, proc) in procs.items():
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"memory worker failed ({' '.join(cmd)}):\n{err[-4000:]}")
+        results[n] = json.loads(out.strip().splitlines()[-1])
+    return results
 
 
 def memory_growth(directory: Path, shapes: BenchShapes, device: torch.device,
                   side: str = "spikingmamba") -> Result:
-    runs = {
-        n: measure_in_subprocess(directory, side, shapes.prompt_len, n, device, shapes.seed)
-        for n in (shapes.memory_short, shapes.memory_long)
-    }
+    runs = measure_in_subprocesses(directory, side, shapes.prompt_len,
+                                   [shapes.memory_short, shapes.memory_long], device, shapes.seed)
     short, long = runs[shapes.memory_short], runs[shapes.memory_long]
     what = "RSS high-water mark" if device.type == "cpu" else "CUDA max_memory_allocated"
     return Result.from_samples(
@@ -122,7 +129,9 @@ def memory_growth(directory: Path, shapes: BenchShapes, device: torch.device,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="memory worker: one decode, peak memory as JSON")
+    parser = argparse.ArgumentParser(
+        description="memory worker: one greedy decode in this process, prints its peak memory as JSON "
+        "(--side transformers measures transformers' Mamba2ForCausalLM on the same checkpoint)")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--side", default="spikingmamba", choices=["spikingmamba", "transformers"])
     parser.add_argument("--prompt-len", type=int, required=True)
