@@ -66,19 +66,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def plan_jobs(recipe: DemoRecipe) -> list[Job]:
-    """The parallel stage's jobs, critical path first (the aligned model waits for its student),
-    each with its planned work in token passes (forward = 1, forward + backward = 3)."""
+    """The parallel stage's jobs in scheduling priority, each with its planned work in token passes
+    (forward = 1, forward + backward = 3). The critical path goes first — the aligned student, then
+    its alignment (which waits for it) — and the short teacher evaluation last, to fill the gap."""
     t, d, a, e = recipe.teacher, recipe.distill, recipe.align, recipe.evaluation
     heldout_tokens = 55_000 if e.ppl_documents is None else 900 * e.ppl_documents
     evaluation = heldout_tokens * t.seq_len / e.ppl_stride + (e.mc_limit or recipe.data.n_mc) * 6 * 140
     distill = 5 * d.max_steps * d.global_batch_size * t.seq_len
     target = student_named(recipe.align.student)
-    students = sorted(STUDENTS, key=lambda s: s != target)
-    jobs = [Job(f"student:{s.name}", "student", distill + evaluation, student=s) for s in students]
-    jobs.insert(1, Job("evaluate:teacher", "evaluate", evaluation))
-    jobs.append(Job(f"align:{aligned_name(recipe)}", "align", 8 * a.max_steps * a.global_batch_size * a.max_length
-                    + evaluation, student=target, after=(f"student:{target.name}",)))
-    return jobs
+    align = Job(f"align:{aligned_name(recipe)}", "align", 8 * a.max_steps * a.global_batch_size * a.max_length
+                + evaluation, student=target, after=(f"student:{target.name}",))
+    students = [Job(f"student:{s.name}", "student", distill + evaluation, student=s)
+                for s in sorted(STUDENTS, key=lambda s: s != target)]
+    return [students[0], align, *students[1:], Job("evaluate:teacher", "evaluate", evaluation)]
 
 
 def student_named(name: str) -> Student:
@@ -139,9 +139,11 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
                                f"{recipe.align.loss.upper()} on {recipe.align.student}: {len(planned)} jobs on "
                                f"{jobs} worker process(es), logs in {out / 'logs'}"):
         done = run_jobs(planned, ctx, jobs, on_status)
-    results = {j.name.split(":")[-1]: done[j.name]["result"] for j in planned}
-    finals = {j.name.split(":")[-1]: Path(done[j.name]["final"]) for j in planned}
     aligned, target = aligned_name(recipe), student_named(recipe.align.student)
+    order = ["teacher", *(s.name for s in STUDENTS), aligned]   # the table's order
+    by_label = {j.name.split(":")[-1]: done[j.name] for j in planned}
+    results = {name: by_label[name]["result"] for name in order}
+    finals = {name: Path(by_label[name]["final"]) for name in order}
 
     with clock.stage("figures", "figures: loss curves, final-block histograms, spike rasters, energy"):
         paths = write_figures(recipe, data, teacher_dir, finals, results, out / "figures", aligned, target)
@@ -149,7 +151,6 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     labels = {"teacher": {"step": "1 (dense)", "sgc": "–"}}
     labels |= {s.name: {"step": s.step, "sgc": "✓" if s.sgc else "✗"} for s in STUDENTS}
     labels[aligned] = {"step": f"{target.step} + {recipe.align.loss.upper()}", "sgc": labels[target.name]["sgc"]}
-    order = ["teacher", *(s.name for s in STUDENTS), aligned]
     summary = {
         "models": {name: {k: results[name][k] for k in SUMMARY_KEYS} for name in order},
         "meta": {

@@ -32,7 +32,7 @@ class StageClock:
         self.work = dict(work)
         self.seconds: dict[str, float] = {}
         self.cpu_seconds: dict[str, float] = {}   # this process's CPU time (all threads) per stage
-        self.start = time.perf_counter()
+        self.start = self._stage_start = time.perf_counter()
         self.stream = stream or sys.stdout
 
     def skip(self, name: str) -> None:
@@ -45,13 +45,19 @@ class StageClock:
         return done / spent if done > 0 and spent > 0 else PRIOR_SPEED
 
     def eta(self, current: str | None = None, fraction: float = 0.0) -> float:
-        """Seconds left: the stages not yet timed, of which ``current`` is ``fraction`` done."""
-        remaining = sum(w * (1 - fraction if n == current else 1) for n, w in self.work.items()
-                        if n not in self.seconds)
-        return remaining / self.speed()
+        """Seconds left: the stages not yet timed. The running stage ``current``, ``fraction`` done,
+        is extrapolated from its own pace once it has made progress (else from the speed so far)."""
+        later = sum(w for n, w in self.work.items() if n not in self.seconds and n != current)
+        eta = later / self.speed()
+        if current is not None:
+            spent = time.perf_counter() - self._stage_start
+            whole = spent / fraction if fraction > 0 else self.work[current] / self.speed()
+            eta += max(0.0, whole - spent)
+        return eta
 
     def status(self, current: str, fraction: float) -> str:
-        return (f"elapsed {format_seconds(self.total)} · ETA {format_seconds(self.eta(current, fraction))}")
+        """``elapsed … · ETA …`` inside stage ``current`` (``fraction`` of its work done)."""
+        return f"elapsed {format_seconds(self.total)} · ETA {format_seconds(self.eta(current, fraction))}"
 
     @contextmanager
     def stage(self, name: str, title: str):
@@ -62,6 +68,7 @@ class StageClock:
         print(f"\n[{index}/{len(self.work)}] {title} · elapsed {format_seconds(elapsed)} · "
               f"ETA {format_seconds(self.eta())}", file=self.stream, flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
+        self._stage_start = t0
         yield
         self.seconds[name] = time.perf_counter() - t0
         self.cpu_seconds[name] = time.process_time() - c0

@@ -29,7 +29,10 @@ def test_eta_uses_measured_speed(monkeypatch):
     assert clock.eta() == pytest.approx(40.0)
     clock.skip("c")
     with clock.stage("b", "second"):
+        assert clock.eta("b", 0.0) == pytest.approx(30.0)      # 300 units at the measured 10 units/s
         fake.now += 5.0
+        assert clock.eta("b", 0.25) == pytest.approx(15.0)     # its own pace: 5 s for a quarter
+        assert clock.status("b", 0.25) == "elapsed 15s · ETA 15s"
     assert clock.seconds == {"a": 10.0, "b": 5.0} and clock.eta() == 0.0
     lines = out.getvalue().strip().splitlines()
     assert lines[0].startswith("[1/3] first") and lines[-1] == "[2/2] second · elapsed 10s · ETA 30s"
