@@ -109,7 +109,7 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     t = recipe.teacher
     planned = plan_jobs(recipe)
     total_work = sum(j.work for j in planned)
-    work = {"data": 2e4, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len, "models": total_work / jobs,
+    work = {"data": 0.0, "teacher": 3 * t.max_steps * t.global_batch_size * t.seq_len, "models": total_work / jobs,
             "figures": 30 * recipe.evaluation.analysis_sequences * t.seq_len}
     clock = StageClock(work)
     with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
