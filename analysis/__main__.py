@@ -263,10 +263,11 @@ def _run_histograms(args) -> int:
 
 def _run_clamp(args) -> int:
     from analysis.clamp import clamp_experiment, plot_clamp
-    from analysis.text import perplexity
+    from analysis.perplexity import perplexity
 
     model, ids, note = _load(args)
-    result = clamp_experiment(model, lambda m: perplexity(m, ids, args.seq_len), layers=args.layers,
+    evaluate = lambda m: perplexity(m, ids, context_len=args.seq_len, progress=False).metrics()  # noqa: E731
+    result = clamp_experiment(model, evaluate, layers=args.layers,
                               criterion=args.criterion)
     result["tokenizer_note"] = note
     png, js = plot_clamp(result, Path(args.out) / "clamp.png")

@@ -1,21 +1,15 @@
-"""Text -> token ids for the analysis commands, and the perplexity the clamp experiment re-evaluates.
+"""Text -> token ids for the analysis commands, and the windows they run the model on.
 
 Tokenizer choice, in order: ``tokenizer`` (a dir or hub name), the checkpoint dir's own tokenizer files
 (AutoTokenizer), else byte-level ids (id = UTF-8 byte value, the same ids as the project's offline byte
 tokenizer) with a note saying so — meaningful only for models trained on bytes.
-
-``perplexity`` scores consecutive non-overlapping windows, i.e. ``pipelines.eval.perplexity`` with
-stride = context length except that the last, shorter window is scored too; it lives here because
-analysis sits below pipelines (imports point down) and Table 7 only compares a model with itself.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
@@ -76,15 +70,3 @@ def windows(ids: torch.Tensor, seq_len: int) -> list[torch.Tensor]:
         raise ValueError(f"seq_len={seq_len} must be >= 2")
     return [w.unsqueeze(0) for w in ids.reshape(-1).split(seq_len) if w.numel() >= 2]
 
-
-@torch.no_grad()
-def perplexity(model, ids: torch.Tensor, seq_len: int = 512) -> dict:
-    """Perplexity over consecutive windows of ``seq_len`` tokens, each from a fresh state: every token but a
-    window's first is scored. Returns ``{"ppl", "nll", "tokens"}`` (nll = mean nats per scored token)."""
-    model.eval()
-    total, count = 0.0, 0
-    for w in windows(ids, seq_len):
-        logits = model(w).logits[:, :-1].float()
-        total += F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="sum").double().item()
-        count += w.shape[1] - 1
-    return {"ppl": math.exp(total / count), "nll": total / count, "tokens": count}

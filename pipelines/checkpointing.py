@@ -1,4 +1,5 @@
-"""Atomic, rotating, resumable training checkpoints (shared by every training pipeline).
+"""Atomic, rotating, resumable training checkpoints and the final inference export (shared by every
+training pipeline).
 
 Layout under ``OUTPUT_DIR/checkpoints/``::
 
@@ -178,3 +179,22 @@ def claim_output_dir(output_dir: str | Path, config: dict[str, Any], resume: boo
         raise FileNotFoundError(f"resume requested but {str(output_dir / 'checkpoints')!r} holds no complete "
                                 "checkpoint; use resume=auto to start a new run when there is none")
     return latest[1] if (resume and latest) else None
+
+
+def export_final(accelerator, student, tokenizer, output_dir: Path) -> Path:
+    """OUTPUT_DIR/final: inference checkpoint (no SGC weights) + tokenizer, written atomically. Collective."""
+    from accelerate.utils import DistributedType
+
+    final = output_dir / "final"
+    state_dict = accelerator.get_state_dict(student)  # gathers ZeRO-3 / FSDP shards (needs every process)
+    if accelerator.is_main_process:
+        tmp = output_dir / ".final.tmp"
+        model = accelerator.unwrap_model(student)
+        if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+            model = type(model)(model.config)  # the prepared model holds only this process's shard
+            model.load_state_dict(state_dict)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        replace_directory(tmp, final)
+    accelerator.wait_for_everyone()
+    return final

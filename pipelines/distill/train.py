@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pipelines import data as data_lib
-from pipelines.checkpointing import CheckpointManager, claim_output_dir, load_checkpoint, replace_directory, \
+from pipelines.checkpointing import CheckpointManager, claim_output_dir, export_final, load_checkpoint, \
     save_checkpoint
 from pipelines.config import config_to_dict, save_config
 from pipelines.distill import teacher_student
@@ -68,25 +68,6 @@ def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tens
     loss_kl = DistillLoss.kl_teacher_student(teacher_logits, out.logits, mask, cfg.kl_temperature)
     loss_hidden = out.loss_hidden.float()
     return DistillLoss.total(loss_kl, loss_hidden, cfg.hidden_weight), loss_kl, loss_hidden
-
-
-def export_final(accelerator, student, tokenizer, output_dir: Path) -> Path:
-    """OUTPUT_DIR/final: inference checkpoint (no SGC weights) + tokenizer, written atomically. Collective."""
-    from accelerate.utils import DistributedType
-
-    final = output_dir / "final"
-    state_dict = accelerator.get_state_dict(student)  # gathers ZeRO-3 / FSDP shards (needs every process)
-    if accelerator.is_main_process:
-        tmp = output_dir / ".final.tmp"
-        model = accelerator.unwrap_model(student)
-        if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
-            model = type(model)(model.config)  # the prepared model holds only this process's shard
-            model.load_state_dict(state_dict)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        replace_directory(tmp, final)
-    accelerator.wait_for_everyone()
-    return final
 
 
 @dataclasses.dataclass

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from pipelines.checkpointing import TRAINER_STATE, CheckpointManager, claim_output_dir
+from pipelines.checkpointing import TRAINER_STATE, CheckpointManager, claim_output_dir, export_final
 from pipelines.config import config_to_dict, save_config
-from pipelines.distill.train import export_final
 from pipelines.metrics import MetricsWriter
 from pipelines.rl import data as rl_data
 from pipelines.rl import policy as rl_policy

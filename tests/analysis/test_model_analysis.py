@@ -13,7 +13,7 @@ from analysis.activations import final_block_histograms, magnitude_maps, project
 from analysis.clamp import clamp_channel_max, clamp_experiment, clamped
 from analysis.firing_rates import count_accumulates, load_model, measure_firing_rates
 from analysis.raster import model_spike_trains
-from analysis.text import perplexity
+from analysis.perplexity import perplexity
 
 
 def _independent_count(x, kind, D):
@@ -145,7 +145,7 @@ def test_clamp_changes_exactly_the_clamped_channels(checkpoints, ids, kind, site
 
 def test_clamp_experiment_reports_differences_and_removes_hooks(checkpoints, ids):
     model = load_model(checkpoints["teacher"])
-    evaluate = lambda m: perplexity(m, ids[0], seq_len=24)  # noqa: E731
+    evaluate = lambda m: perplexity(m, ids[0], context_len=24, progress=False).metrics()  # noqa: E731
     base = evaluate(model)
     result = clamp_experiment(model, evaluate)
     assert result["baseline"] == base == evaluate(model)  # hooks gone afterwards
@@ -161,7 +161,7 @@ def test_perplexity_is_exp_of_independent_nll(checkpoints, ids):
         logp = torch.log_softmax(model(ids[:, :24]).logits.double(), -1)
         logp2 = torch.log_softmax(model(ids[:, 24:]).logits.double(), -1)
     nll = -(logp[0, :-1].gather(1, ids[0, 1:24, None]).sum() + logp2[0, :-1].gather(1, ids[0, 25:48, None]).sum())
-    result = perplexity(model, ids[0], seq_len=24)
+    result = perplexity(model, ids[0], context_len=24, progress=False).metrics()
     assert result["tokens"] == 46
     assert result["nll"] == pytest.approx(float(nll) / 46, rel=1e-5)
 
