@@ -53,40 +53,45 @@ def _check_input(x: torch.Tensor, D: int) -> None:
         raise ValueError(NAN_MESSAGE)
 
 
-def _magnitude(x: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The non-negative value a whose rounding is the spike count, and the negative-sign mask (tilif)."""
-    if kind == "tilif":
-        return x.abs(), torch.signbit(x)
-    return torch.where(x > 0, x, torch.zeros((), dtype=x.dtype, device=x.device)), None
+def _magnitude(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The non-negative value a whose rounding is the spike count: |x| (tilif) or max(x, 0) (ilif).
+
+    A fresh tensor (the rounding below works in place on it)."""
+    return x.abs() if kind == "tilif" else x.clamp(min=0)
 
 
-def _round_clip(a: torch.Tensor, D: int) -> torch.Tensor:
-    """min(⌊a⌋ + [a − ⌊a⌋ ≥ ½], D) for a ≥ 0 — round half away from zero, then clip (all exact)."""
-    a = a.clamp(max=D)
+def _round_clip_(a: torch.Tensor, D: int) -> torch.Tensor:
+    """min(⌊a⌋ + [a − ⌊a⌋ ≥ ½], D) for a ≥ 0 — round half away from zero, then clip (all exact).
+
+    Overwrites ``a`` (a fresh tensor owned by the caller). The result is +0.0, never −0.0, for a
+    count of zero (⌊±0⌋ + 0 = +0)."""
+    a = a.clamp_(max=D)
     floor = a.floor()
-    return floor + (a - floor >= 0.5).to(a.dtype)
+    return floor.add_(a.sub_(floor).ge_(0.5))
 
 
 def _count(x: torch.Tensor, kind: str, D: int) -> torch.Tensor:
-    """Integer-mode spike count s (Eq 2, 3, 5) in x's dtype, no gradient."""
+    """Integer-mode spike count s (Eq 2, 3, 5) in x's dtype, no gradient (x: no NaN).
+
+    TI-LIF: sign(x) · round_clip(|x|); ``copysign`` gives −0.0 for a negative x with a zero count,
+    and ``+ 0.0`` turns it into +0.0."""
     if kind == "lif":
         return (x >= 1).to(x.dtype)
-    a, negative = _magnitude(x, kind)
-    m = _round_clip(a, D)
-    if negative is None:
-        return m
-    return torch.where(negative & (m > 0), -m, m)
+    m = _round_clip_(_magnitude(x, kind), D)
+    return m if kind == "ilif" else m.copysign_(x).add_(0.0)
 
 
 def _surrogate_window(x: torch.Tensor, kind: str, D: int) -> torch.Tensor:
     """Where the rectangular surrogate gradient is non-zero (Eq 6 for tilif; see module docstring)."""
     if kind == "lif":
         return (x > 0.5) & (x < 1.5)
-    return (x >= (0 if kind == "ilif" else -D)) & (x <= D)
+    if kind == "tilif":
+        return x.abs() <= D  # −D ≤ x ≤ D (abs is exact; ±inf are outside)
+    return (x >= 0) & (x <= D)
 
 
 class _SpikeCount(torch.autograd.Function):
-    """s = count(h) forward, ∂s/∂h = α · window(h) backward."""
+    """s = count(h) forward, ∂s/∂h = α · window(h) backward (the window is saved: one byte per element)."""
 
     @staticmethod
     def forward(ctx, x, kind, D, alpha):
@@ -109,7 +114,9 @@ def quantize(x: torch.Tensor, kind: str, D: int = 4, alpha: float = 1.0) -> torc
     """
     D = _effective_D(kind, D)
     _check_input(x, D)
-    return _SpikeCount.apply(x, kind, D, alpha)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _SpikeCount.apply(x, kind, D, alpha)
+    return _count(x, kind, D)  # no graph to record: skip the autograd Function
 
 
 @torch.no_grad()
@@ -129,14 +136,13 @@ def micro_step_spikes(x: torch.Tensor, kind: str, D: int = 4) -> tuple[torch.Ten
     _check_input(x, D)
     if kind == "lif":
         return (x >= 1).to(x.dtype).unsqueeze(0), torch.zeros_like(x)
-    a, negative = _magnitude(x, kind)
-    v = a.clamp(max=D)  # Eq 7 with x[1] = a, x[i>1] = 0
+    v = _magnitude(x, kind).clamp_(max=D)  # Eq 7 with x[1] = a, x[i>1] = 0
     planes = []
     for _ in range(D):
         fired = v >= 0.5  # Eq 8
         v = v - fired.to(v.dtype)  # soft reset, exact
         planes.append(fired)
-    sign = torch.zeros_like(x) if negative is None else negative.to(x.dtype)
+    sign = torch.signbit(x).to(x.dtype) if kind == "tilif" else torch.zeros_like(x)
     return torch.stack(planes).to(x.dtype), sign
 
 
@@ -169,18 +175,23 @@ def neuron_step(
     """One logical step of a neuron: Eq 1 charge, Eq 2 / 3 / 5 fire, soft reset.
 
     x: [*] input current c[t]. v: [*] membrane after the previous step's reset, u[t−1] − V_th·s[t−1]
-    (float32 for fp16/bf16/fp32 inputs, so the recurrence runs in float32). Returns (out, v_next):
+    (float32 for fp16/bf16/fp32 inputs, so the recurrence runs in float32), or None for a fresh
+    membrane (v = 0: u = c[t] + 0, bit-identical to β·0 + c[t]). Returns (out, v_next):
     out is s[t] [*] in integer mode or the signed micro-step spikes [D, *] (Eq 7–9) in spike-driven
     mode, in x's dtype; v_next = u[t] − V_th·s[t] with s[t] the (reconstructed) integer count, so the
     recurrence is identical in both modes. Spike-driven outputs carry no gradient.
     """
     check_exact_integers(x.dtype, D)
-    u = beta * v + x.to(v.dtype)  # Eq 1 (v already holds u[t−1] − V_th·s[t−1])
+    if v is None:  # Eq 1 from rest; the + 0 turns −0.0 into +0.0, as β·0 + c does
+        u = x.to(torch.promote_types(x.dtype, torch.float32)) + 0.0
+    else:
+        u = beta * v + x.to(v.dtype)  # Eq 1 (v already holds u[t−1] − V_th·s[t−1])
     h = normalise(u, v_threshold)
     if spike_driven:
         out = signed_spikes(*micro_step_spikes(h, kind, D))
         s = out.sum(0)
     else:
         out = s = quantize(h, kind, D, alpha)
-    v_next = u - v_threshold * (s.detach() if detach_reset else s)
+    s_reset = s.detach() if detach_reset else s
+    v_next = u - (s_reset if v_threshold == 1.0 else v_threshold * s_reset)  # 1·s = s exactly
     return out.to(x.dtype), v_next

@@ -86,6 +86,16 @@ class SpikingNode(BaseNode):
         out = torch.stack(outs)
         return (out.flatten(0, 1) if self.spike_driven else out), torch.stack(vs)
 
+    def single_step_forward(self, x: torch.Tensor, *args, **kwargs):
+        """One step ('s' mode). Fast path when the membrane is fresh (after ``reset()``: v is still the
+        float reset value) on the torch backend: one ``functional.neuron_step`` from u[t−1] = 0, without
+        the zero tensor, β·v and the stacks of the general path (bit-identical to it, gradients too)."""
+        if self.backend == "torch" and not isinstance(self.v, torch.Tensor) and not self.store_v_seq and not args:
+            out, self.v = nf.neuron_step(x, None, self.kind, self.D, self.beta, self.v_threshold, self.alpha,
+                                         self.detach_reset, self.spike_driven)
+            return out
+        return super().single_step_forward(x, *args, **kwargs)
+
     def single_step_functional_forward(self, inputs, states, **kwargs):
         out, v_seq = self._run(inputs[0].unsqueeze(0), states[0])
         return (out if self.spike_driven else out[0],), (v_seq[0], *states[1:])
