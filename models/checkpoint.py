@@ -51,11 +51,40 @@ TRANSFORMERS_FIELDS = dict(vocab_size="vocab_size", hidden_size="d_model", num_h
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 NEURON_OVERRIDES = ("neuron_in", "neuron_out", "D", "T", "beta", "alpha", "v_threshold_in", "v_threshold_out")
-# from_pretrained kwargs that transformers' Auto classes and tools (lm-eval, TRL) pass and that do not
-# apply here.
-IGNORED_HUB_KWARGS = {"trust_remote_code", "_from_auto", "_from_pipeline", "low_cpu_mem_usage",
-                      "use_safetensors", "attn_implementation", "adapter_kwargs", "output_loading_info",
-                      "state_dict", "offload_folder", "offload_state_dict", "quantization_config"}
+# transformers `PreTrainedModel.from_pretrained` kwargs that the Auto classes and tools (lm-eval's HFLM,
+# TRL, accelerate) pass, and how they are treated here:
+# - meaningless for this model whatever their value (no remote code, no attention, loading is always
+#   safe and in place): ignored;
+IGNORED_HUB_KWARGS = {"trust_remote_code", "_from_auto", "_from_pipeline", "_commit_hash", "code_revision",
+                      "low_cpu_mem_usage", "use_safetensors", "weights_only", "disable_mmap", "tqdm_class",
+                      "attn_implementation", "experts_implementation", "offload_folder", "offload_state_dict",
+                      "offload_buffers", "adapter_name"}
+# - a feature we cannot honour: accepted (and ignored) only while unset (None, False, "", {}, []);
+#   any other value is a ValueError naming the kwarg and why.
+UNSET_ONLY_HUB_KWARGS = {
+    "gguf_file": "GGUF checkpoints are not supported",
+    "quantization_config": "quantized loading is not supported",
+    "load_in_8bit": "quantized loading is not supported",
+    "load_in_4bit": "quantized loading is not supported",
+    "max_memory": "model sharding across devices is not supported; pass device='cpu' or 'cuda'",
+    "tp_plan": "tensor parallelism is not supported", "tp_size": "tensor parallelism is not supported",
+    "device_mesh": "tensor parallelism is not supported",
+    "distributed_config": "tensor parallelism is not supported",
+    "adapter_kwargs": "PEFT adapters are not supported",
+    "state_dict": "loading from a given state_dict is not supported; save it with save_pretrained(dir, "
+                  "state_dict=...) and load the directory",
+    "variant": "weight variants (model.<variant>.safetensors) are not supported",
+    "key_mapping": "key renaming is not supported",
+    "use_kernels": "hub kernels are not supported", "kernel_config": "hub kernels are not supported",
+    "allow_all_kernels": "hub kernels are not supported",
+    "fusion_config": "module fusion is not supported",
+    "ignore_mismatched_sizes": "tensors whose shape does not fit the config are always an error",
+    "output_loading_info": "loading is strict (every tensor is checked); there is no loading info to return",
+    "generation_config": "pass generation settings to generate()",
+    "proxies": "proxies are not supported; configure huggingface_hub's HTTP settings instead",
+    "resume_download": "deprecated in huggingface_hub",
+    "mirror": "mirrors are not supported",
+}
 
 
 @contextlib.contextmanager
@@ -75,20 +104,32 @@ def staged_directory(directory: str):
 # ---------------------------------------------------------------- locating -----------------------
 
 def resolve_checkpoint_dir(name_or_path, revision=None, cache_dir=None, token=None,
-                           local_files_only=False) -> str:
-    """A local directory, or a hub repo id downloaded with `huggingface_hub.snapshot_download`."""
+                           local_files_only=False, subfolder="", force_download=False) -> str:
+    """A local directory, or a hub repo id downloaded with `huggingface_hub.snapshot_download`;
+    ``subfolder`` (transformers' meaning): the checkpoint sits in that folder of the directory / repo.
+    A ``revision`` other than None / "main" needs a hub repo (a local directory has no revisions)."""
     path = os.fspath(name_or_path)
+    subfolder = subfolder or ""
     if os.path.isdir(path):
-        return path
+        if revision not in (None, "main"):
+            raise ValueError(f"revision={revision!r} applies to hub repos, but {path} is a local directory "
+                             "(which has no revisions); drop revision or check out that revision yourself")
+        directory = os.path.join(path, subfolder) if subfolder else path
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"subfolder={subfolder!r}: {directory} is not a directory")
+        return directory
     if os.path.exists(path):
         raise ValueError(f"{path} is a file; pass the directory that holds config.json and the weights")
     try:
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(repo_id=path, revision=revision, cache_dir=cache_dir, token=token,
-                                 local_files_only=local_files_only,
-                                 allow_patterns=["config.json", *WEIGHT_FILES, "model-*.safetensors",
-                                                 "pytorch_model-*.bin"])
+        prefix = subfolder.strip("/") + "/" if subfolder else ""
+        root = snapshot_download(repo_id=path, revision=revision, cache_dir=cache_dir, token=token,
+                                 local_files_only=local_files_only, force_download=bool(force_download),
+                                 allow_patterns=[prefix + name for name in ("config.json", *WEIGHT_FILES,
+                                                                            "model-*.safetensors",
+                                                                            "pytorch_model-*.bin")])
+        return os.path.join(root, prefix) if prefix else root
     except Exception as err:  # noqa: BLE001 - any hub failure means "not found" to the caller
         raise FileNotFoundError(
             f"{path!r} is not a local directory, and downloading it from the Hugging Face hub failed "
@@ -264,37 +305,75 @@ def assign_weights(model, state: dict[str, torch.Tensor], source: str) -> None:
 
 # ---------------------------------------------------------------- from_pretrained ---------------
 
+def _is_spiking(config_kwargs: dict) -> bool:
+    return any(config_kwargs.get(f"neuron_{side}", "none") != "none" for side in ("in", "out"))
+
+
+def _is_unset(value) -> bool:
+    """None, False, "" or an empty container: a transformers kwarg passed at its "nothing asked" value."""
+    return value is None or value is False or (isinstance(value, (str, dict, list, tuple, set)) and not value)
+
+
+def _single_device(device_map):
+    """transformers' ``device_map`` when it names one device for the whole model ("cpu", "cuda:0", 0,
+    torch.device, or {"": device} as lm-eval's HFLM passes it) -> that device; anything that places
+    modules separately ("auto", "balanced", per-module dicts) -> ValueError."""
+    if device_map is None:
+        return None
+    if isinstance(device_map, dict):
+        if set(device_map) == {""}:
+            return _single_device(device_map[""])
+    elif isinstance(device_map, torch.device) or (isinstance(device_map, int) and not isinstance(device_map, bool)):
+        return device_map
+    elif isinstance(device_map, str) and device_map not in ("auto", "balanced", "balanced_low_0", "sequential"):
+        return device_map
+    raise ValueError(f"device_map={device_map!r} (model sharding) is not supported; pass device='cpu' or "
+                     "'cuda' (or device_map={'': device})")
+
+
 def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_layers=None, config=None,
                     dtype=None, torch_dtype=None, device=None, device_map=None, revision=None,
-                    cache_dir=None, token=None, local_files_only=False, **overrides):
+                    cache_dir=None, token=None, local_files_only=False, subfolder="", force_download=False,
+                    **overrides):
     """See `SpikingMambaForCausalLM.from_pretrained`."""
     for key in IGNORED_HUB_KWARGS & set(overrides):
         overrides.pop(key)
+    for key in sorted(set(UNSET_ONLY_HUB_KWARGS) & set(overrides)):
+        value = overrides.pop(key)
+        if not _is_unset(value):
+            raise ValueError(f"from_pretrained({key}={value!r}): {UNSET_ONLY_HUB_KWARGS[key]} for SpikingMamba "
+                             f"checkpoints; drop {key} (None / False is accepted and ignored)")
     unknown = set(overrides) - set(NEURON_OVERRIDES)
     if unknown:
         raise TypeError(f"from_pretrained got unexpected keyword arguments {sorted(unknown)}; neuron options "
                         f"are neuron, v_threshold, sgc_layers, {', '.join(NEURON_OVERRIDES)}")
+    map_device = _single_device(device_map)
+    if device is not None and map_device is not None and torch.device(device) != torch.device(map_device):
+        raise ValueError(f"device={device!r} and device_map={device_map!r} disagree; pass one of them")
     for side in ("in", "out"):
         if neuron is not None:
             overrides.setdefault(f"neuron_{side}", neuron)
         if v_threshold is not None:
             overrides.setdefault(f"v_threshold_{side}", v_threshold)
 
-    directory = resolve_checkpoint_dir(name_or_path, revision, cache_dir, token, local_files_only)
+    directory = resolve_checkpoint_dir(name_or_path, revision, cache_dir, token, local_files_only,
+                                       subfolder, force_download)
     fmt, raw = read_config(directory)
     if fmt == "spiking_mamba":
         base = config.to_dict() if isinstance(config, SpikingMambaConfig) else raw
         kwargs = {k: v for k, v in base.items() if k not in ("model_type", "transformers_version", "architectures")}
     else:
         kwargs = config_from_mamba_ssm(raw) if fmt == "mamba_ssm" else config_from_transformers(raw)
+    saved_student = _is_spiking(kwargs)  # mamba_ssm / transformers checkpoints are always teachers
     kwargs.update(overrides)
-    spiking = kwargs.get("neuron_in", "none") != "none" or kwargs.get("neuron_out", "none") != "none"
     if sgc_layers is not None:
         kwargs["sgc_layers"] = list(sgc_layers)
-    elif not spiking:
-        kwargs["sgc_layers"] = []
-    elif fmt != "spiking_mamba":  # a new student: first, middle and last block (§4.3)
+    elif not _is_spiking(kwargs):
+        kwargs["sgc_layers"] = []  # the teacher (or a student loaded as plain Mamba2): nothing to compensate
+    elif not saved_student:  # a new student built from a teacher: first, middle and last block (§4.3)
         kwargs["sgc_layers"] = default_sgc_layers(kwargs["n_layer"])
+    # else: a saved student keeps its saved list ([] for an inference checkpoint, the trained branches
+    # of a keep_sgc=True checkpoint), also when neuron= changes its neuron kind
     cfg = SpikingMambaConfig(**kwargs)
     cfg.name_or_path = os.fspath(name_or_path)
 
@@ -308,9 +387,7 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
         dtype = None  # keep the checkpoint's dtype
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    if isinstance(device_map, dict) or device_map == "auto":
-        raise ValueError(f"device_map={device_map!r} (model sharding) is not supported; pass device='cpu' or 'cuda'")
-    target = device if device is not None else device_map
+    target = device if device is not None else map_device
     if dtype is not None or target is not None:
         model.to(device=target, dtype=dtype)
     return model.eval()

@@ -197,14 +197,32 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         return [p for n, p in self.named_parameters() if "_sgc." in n]
 
     # ---- checkpoints ---------------------------------------------------------------------------
-    def save_pretrained(self, save_directory, keep_sgc: bool = False, **kwargs):
+    def save_pretrained(self, save_directory, keep_sgc: bool = False, state_dict: dict | None = None, **kwargs):
         """Write config.json + model.safetensors, each file atomically (temp dir + os.replace).
 
         By default this is an inference checkpoint: the SGC branches are dropped and the saved config
-        has ``sgc_layers = []``. ``keep_sgc=True`` keeps them (to resume training)."""
+        has ``sgc_layers = []``. ``keep_sgc=True`` keeps them (to resume training).
+
+        ``state_dict``: the tensors to write instead of this module's own, named as in
+        ``self.state_dict()`` — what accelerate / TRL / DeepSpeed pass when the module holds only a shard
+        (ZeRO-3 gathered weights). It is treated like the module's own: SGC tensors dropped unless
+        ``keep_sgc``, the tied ``lm_head.weight`` not written (the loader re-ties it), safetensors.
+        A name the model does not have is a ValueError; tensors are written as given (dtype included).
+        The caller's dict is not modified."""
         from models.checkpoint import staged_directory
 
-        state = {k: v for k, v in self.state_dict().items() if keep_sgc or "_sgc." not in k}
+        own = self.state_dict()
+        if state_dict is None:
+            state_dict = own
+        else:
+            unexpected = sorted(set(state_dict) - set(own))
+            if unexpected:
+                raise ValueError(f"save_pretrained(state_dict=...): tensors {unexpected[:8]}"
+                                 f"{' ...' if len(unexpected) > 8 else ''} are not in this model (names must "
+                                 "match model.state_dict(), e.g. without a 'module.' prefix)")
+        state = {k: v for k, v in state_dict.items() if keep_sgc or "_sgc." not in k}
+        if self.config.tie_word_embeddings:
+            state.pop("lm_head.weight", None)  # the embedding is the saved copy (as mamba_ssm ties it)
         sgc_layers = self.config.sgc_layers
         try:
             if not keep_sgc:
@@ -220,10 +238,28 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         directory, or a saved SpikingMamba, from a local path or a Hugging Face hub name.
 
         Keyword overrides: neuron= (both sides) or neuron_in= / neuron_out=, D=, T=, beta=, alpha=,
-        v_threshold= (both) or v_threshold_in= / v_threshold_out=, sgc_layers= (None: first, middle
-        and last block for a student built from a teacher, the saved value on reload), dtype=
-        (default float32; "auto" keeps the checkpoint's), device=, revision=, cache_dir=. A student starts from the teacher's weights; W′ of new SGC
-        branches starts from W. See `models.checkpoint.load_pretrained`."""
+        v_threshold= (both) or v_threshold_in= / v_threshold_out=, dtype= (default float32; "auto"
+        keeps the checkpoint's), device=, revision=, cache_dir=, subfolder=.
+
+        sgc_layers= (§4.2, Appendix C):
+          - a list: exactly these blocks get an SGC branch (``[]`` disables SGC);
+          - None (default), building a student from a *teacher* — a checkpoint whose neurons are all
+            "none": a mamba_ssm or transformers Mamba2 directory, or a saved SpikingMamba with neuron
+            "none" (whose saved list is always empty) — with a spiking neuron=: the default
+            `models.configuration.default_sgc_layers` (first, middle and last block);
+          - None, reloading a saved *student* (a SpikingMamba checkpoint with spiking neurons): its
+            saved list — ``[]`` for an inference checkpoint, the trained branches for
+            ``save_pretrained(keep_sgc=True)`` — also when neuron= changes the neuron kind;
+          - None whenever the model built has no spiking neuron: ``[]``.
+        A student starts from the teacher's weights; W′ of new SGC branches starts from W.
+
+        transformers' own from_pretrained kwargs, as the Auto classes, lm-eval's HFLM and TRL pass
+        them, are accepted: those meaningless here (trust_remote_code, low_cpu_mem_usage,
+        attn_implementation, ...) are ignored; a single-device device_map ("cpu", {"": "cuda:0"})
+        sets the device; the others (gguf_file, quantization_config, max_memory, state_dict, ...) are
+        ignored when unset (None, False, "", {}) and a ValueError naming the kwarg otherwise, as are a
+        sharding device_map ("auto", per-module) and a revision other than "main" for a local
+        directory. See `models.checkpoint.load_pretrained`."""
         from models.checkpoint import load_pretrained
 
         if model_args:

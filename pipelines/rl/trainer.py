@@ -75,11 +75,12 @@ class SpikingMambaAlignmentMixin:
             self.checkpoints.rotate()
 
     def _save(self, output_dir=None, state_dict=None):
-        """Training checkpoint: the policy *with* its SGC branches (``keep_sgc``), and the tokenizer."""
+        """Training checkpoint: the policy *with* its SGC branches (``keep_sgc``), and the tokenizer.
+        ``state_dict``: the weights transformers gathered (DeepSpeed ZeRO-3, FSDP), written as given."""
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        self.accelerator.unwrap_model(self.model).save_pretrained(output_dir, keep_sgc=True)
+        self.accelerator.unwrap_model(self.model).save_pretrained(output_dir, keep_sgc=True, state_dict=state_dict)
         self.processing_class.save_pretrained(output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):

@@ -140,3 +140,27 @@ def test_tokenizer_resolution(teacher_dir, tmp_path):
     assert resolve_tokenizer(teacher_dir, "my/tok") == "my/tok"                # explicit wins
     assert resolve_tokenizer(tmp_path) == DEFAULT_TOKENIZER                    # none there: Mamba2's
     assert resolve_tokenizer("state-spaces/mamba2-1.3b") == DEFAULT_TOKENIZER  # hub checkpoints ship none
+
+
+def test_hf_model_on_a_saved_student_matches_spikingmamba(student_dir):
+    """`--model hf --model_args pretrained=STUDENT` goes through AutoModelForCausalLM, which hands our
+    from_pretrained HFLM's defaults (gguf_file=None, subfolder="", max_memory=None, device_map={"": "cpu"},
+    ...); the student loads with its neurons and scores offline_mc exactly like `--model spikingmamba`."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    results = {}
+    for model in ("hf", "spikingmamba"):
+        out = lm_eval.simple_evaluate(
+            model=model, model_args=f"pretrained={student_dir},dtype=float32", tasks=["offline_mc"],
+            task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False), device="cpu",
+            batch_size=4, log_samples=True)
+        lls = {s["doc_id"]: [resp[0][0] for resp in s["resps"]] for s in out["samples"]["offline_mc"]}
+        results[model] = out["results"]["offline_mc"], lls
+    (hf, hf_lls), (ours, our_lls) = results["hf"], results["spikingmamba"]
+    assert (hf["acc,none"], hf["acc_norm,none"]) == (ours["acc,none"], ours["acc_norm,none"])
+    assert hf_lls.keys() == our_lls.keys() and len(hf_lls) == len(DOCS)
+    direct = direct_loglikelihoods(student_dir)  # the spiking student, not its teacher
+    for doc_id, values in hf_lls.items():
+        assert values == pytest.approx(our_lls[doc_id], abs=1e-5)
+        assert values == pytest.approx(list(direct[doc_id]), abs=1e-4)

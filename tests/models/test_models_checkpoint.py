@@ -208,3 +208,132 @@ def test_sharded_checkpoint(teacher_dirs, tmp_path, ids):
     os.remove(tmp_path / "s" / shards[-1])
     with pytest.raises(FileNotFoundError, match=f"lists shard {shards[-1]}, which is missing"):
         SpikingMambaForCausalLM.from_pretrained(tmp_path / "s")
+
+
+# ---------------------------------------------------------------- sgc_layers on load ----------------
+
+def saved_teacher(teacher_dir, path):
+    """The teacher as a SpikingMamba checkpoint (neuron "none": its config has sgc_layers = [])."""
+    SpikingMambaForCausalLM.from_pretrained(teacher_dir).save_pretrained(path)
+    assert json.load(open(path / "config.json"))["sgc_layers"] == []
+    return path
+
+
+def sgc_modules(model):
+    return sorted(name for name, _ in model.named_modules() if name.endswith("_sgc"))
+
+
+@pytest.mark.parametrize("source", ["mamba_ssm", "transformers", "saved_teacher"])
+def test_student_from_a_teacher_gets_the_default_sgc_layers(source, teacher_dirs, tmp_path):
+    """sgc_layers=None building a student from any teacher: first, middle, last block (§4.2, App. C)."""
+    src = saved_teacher(teacher_dirs["mamba_ssm"], tmp_path / "t") if source == "saved_teacher" else teacher_dirs[source]
+    for kwargs in (dict(neuron="tilif", sgc_layers=None), dict(neuron_out="ilif")):
+        student = SpikingMambaForCausalLM.from_pretrained(src, **kwargs)
+        assert student.config.sgc_layers == [0, 1, 2], (source, kwargs)
+        mixer = student.backbone.layers[1].mixer
+        assert torch.equal(mixer.out_sgc.weight, mixer.out_proj.weight)  # W′ starts from W
+    plain = SpikingMambaForCausalLM.from_pretrained(src, neuron="tilif", sgc_layers=[])  # explicit [] disables
+    assert plain.config.sgc_layers == [] and sgc_modules(plain) == [] and not plain.sgc_parameters()
+    teacher = SpikingMambaForCausalLM.from_pretrained(src)  # no neuron: the teacher itself, no SGC
+    assert (teacher.config.neuron_in, teacher.config.sgc_layers) == ("none", [])
+
+
+def test_saved_student_reload_keeps_its_own_sgc_layers(teacher_dir, tmp_path):
+    student = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif", sgc_layers=[1])
+    student.save_pretrained(tmp_path / "train", keep_sgc=True)
+    student.save_pretrained(tmp_path / "infer")
+    for kwargs in (dict(), dict(neuron="tilif"), dict(neuron="tilif", sgc_layers=None), dict(neuron="lif")):
+        back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", **kwargs)
+        assert back.config.sgc_layers == [1], kwargs
+        assert SpikingMambaForCausalLM.from_pretrained(tmp_path / "infer", **kwargs).config.sgc_layers == [], kwargs
+    off = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", sgc_layers=[])
+    assert off.config.sgc_layers == [] and sgc_modules(off) == []
+    assert SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", neuron="none").config.sgc_layers == []
+
+
+# ---------------------------------------------------------------- transformers' from_pretrained kwargs
+
+# What transformers' AutoModelForCausalLM hands on when lm-eval 0.4.13's HFLM loads a checkpoint
+# (`lm_eval --model hf --model_args pretrained=DIR`), plus other defaults TRL / accelerate pass.
+HFLM_KWARGS = dict(revision="main", subfolder="", gguf_file=None, quantization_config=None, max_memory=None,
+                   device_map={"": "cpu"}, dtype=torch.float32, trust_remote_code=False, adapter_kwargs=None)
+OTHER_DEFAULTS = dict(low_cpu_mem_usage=True, attn_implementation="eager", use_safetensors=True, _from_auto=True,
+                      output_loading_info=False, load_in_4bit=False, variant=None, offload_folder="./offload",
+                      state_dict=None, tp_plan=None, key_mapping=None, weights_only=True, force_download=False,
+                      cache_dir=None, token=None, local_files_only=True)
+
+
+def test_transformers_kwargs_at_their_defaults_are_accepted(teacher_dir, tmp_path, ids):
+    student = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif")
+    student.save_pretrained(tmp_path / "s")
+    with torch.no_grad():
+        want = student(ids).logits
+        for kwargs in (HFLM_KWARGS, {**HFLM_KWARGS, **OTHER_DEFAULTS, "trust_remote_code": True, "device_map": "cpu"}):
+            m = SpikingMambaForCausalLM.from_pretrained(tmp_path / "s", **kwargs)
+            assert m.config.neuron_in == "tilif" and torch.equal(m(ids).logits, want)
+        auto = AutoModelForCausalLM.from_pretrained(tmp_path / "s", **{k: v for k, v in HFLM_KWARGS.items()})
+        assert torch.equal(auto(ids).logits, want)
+
+
+def test_subfolder_is_honoured(teacher_dir, tmp_path):
+    SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="ilif").save_pretrained(tmp_path / "repo" / "sub")
+    m = SpikingMambaForCausalLM.from_pretrained(tmp_path / "repo", subfolder="sub")
+    assert m.config.neuron_in == "ilif"
+    with pytest.raises(FileNotFoundError, match="subfolder='nope'"):
+        SpikingMambaForCausalLM.from_pretrained(tmp_path / "repo", subfolder="nope")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(gguf_file="model.gguf"), r"from_pretrained\(gguf_file='model.gguf'\): GGUF"),
+    (dict(quantization_config={"load_in_4bit": True}), r"quantization_config=.*quantized loading"),
+    (dict(load_in_8bit=True), r"load_in_8bit=True.*quantized loading"),
+    (dict(max_memory={0: "1GiB"}), r"max_memory=.*sharding"),
+    (dict(device_map="auto"), r"device_map='auto' \(model sharding\)"),
+    (dict(device_map={"backbone": "cpu", "lm_head": "cpu"}), r"device_map=.*model sharding"),
+    (dict(device="cpu", device_map={"": "meta"}), r"disagree"),
+    (dict(revision="v1.0"), r"revision='v1.0' applies to hub repos"),
+    (dict(state_dict={"lm_head.weight": torch.zeros(1)}), r"state_dict=.*not supported"),
+    (dict(adapter_kwargs={"adapter_name": "x"}), r"adapter_kwargs=.*PEFT"),
+    (dict(output_loading_info=True), r"output_loading_info=True"),
+])
+def test_transformers_kwargs_we_cannot_honour_are_named(teacher_dir, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SpikingMambaForCausalLM.from_pretrained(teacher_dir, **kwargs)
+
+
+# ---------------------------------------------------------------- save_pretrained(state_dict=...) ---
+
+def test_save_pretrained_writes_the_given_state_dict(teacher_dir, tmp_path, ids):
+    """accelerate / TRL / DeepSpeed ZeRO-3 pass the gathered weights; they, not the module's, are saved."""
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif")  # SGC on [0, 1, 2]
+    given = {k: v.detach() + 0.5 for k, v in m.state_dict().items()}  # separate tensors (lm_head not aliased)
+    keys = set(given)
+    m.save_pretrained(tmp_path / "infer", state_dict=given)
+    assert set(given) == keys  # the caller's dict is left alone
+    stored = load_file(tmp_path / "infer" / "model.safetensors")
+    assert not any("_sgc." in k for k in stored) and "lm_head.weight" not in stored  # tied: the embedding only
+    assert stored.keys() == {k for k in given if "_sgc." not in k and k != "lm_head.weight"}
+    assert all(torch.equal(stored[k], given[k]) for k in stored)
+    back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "infer")
+    assert back.config.sgc_layers == [] and m.config.sgc_layers == [0, 1, 2]
+    assert torch.equal(back.lm_head.weight, given["backbone.embedding.weight"])
+
+    m.save_pretrained(tmp_path / "train", keep_sgc=True, state_dict=given)
+    stored = load_file(tmp_path / "train" / "model.safetensors")
+    assert {k for k in given if "_sgc." in k} <= stored.keys() and "lm_head.weight" not in stored
+    back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train")
+    assert back.config.sgc_layers == [0, 1, 2]
+    mixer = back.backbone.layers[2].mixer
+    assert torch.equal(mixer.in_sgc.weight, given["backbone.layers.2.mixer.in_sgc.weight"])
+
+    half = {k: v.to(torch.bfloat16) for k, v in given.items()}  # ZeRO-3 gathers 16-bit weights
+    m.save_pretrained(tmp_path / "bf16", state_dict=half)
+    assert {t.dtype for t in load_file(tmp_path / "bf16" / "model.safetensors").values()} == {torch.bfloat16}
+
+
+def test_save_pretrained_state_dict_with_foreign_names_is_refused(teacher_dir, tmp_path):
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir)
+    wrapped = {f"module.{k}": v for k, v in m.state_dict().items()}
+    with pytest.raises(ValueError, match=r"tensors \['module\.backbone.*not in this model"):
+        m.save_pretrained(tmp_path / "bad", state_dict=wrapped)
+    assert not (tmp_path / "bad" / "model.safetensors").exists()
