@@ -183,17 +183,11 @@ def claim_output_dir(output_dir: str | Path, config: dict[str, Any], resume: boo
 
 def export_final(accelerator, student, tokenizer, output_dir: Path) -> Path:
     """OUTPUT_DIR/final: inference checkpoint (no SGC weights) + tokenizer, written atomically. Collective."""
-    from accelerate.utils import DistributedType
-
     final = output_dir / "final"
     state_dict = accelerator.get_state_dict(student)  # gathers ZeRO-3 / FSDP shards (needs every process)
     if accelerator.is_main_process:
         tmp = output_dir / ".final.tmp"
-        model = accelerator.unwrap_model(student)
-        if accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
-            model = type(model)(model.config)  # the prepared model holds only this process's shard
-            model.load_state_dict(state_dict)
-        model.save_pretrained(tmp)
+        accelerator.unwrap_model(student).save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         replace_directory(tmp, final)
     accelerator.wait_for_everyone()
