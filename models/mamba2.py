@@ -153,8 +153,11 @@ class GatedRMSNorm(nn.Module):
         dtype, y, gate = y.dtype, y.float(), F.silu(z.float())
         if not self.norm_before_gate:
             y = y * gate
-        groups = y.unflatten(-1, (-1, self.group_size))
-        y = F.rms_norm(groups, (self.group_size,), eps=self.eps).flatten(-2) * self.weight.float()
+        if self.group_size == y.shape[-1]:  # one group (ngroups = 1): the weight goes into rms_norm
+            y = F.rms_norm(y, (self.group_size,), self.weight.float(), self.eps)
+        else:
+            groups = y.unflatten(-1, (-1, self.group_size))
+            y = F.rms_norm(groups, (self.group_size,), eps=self.eps).flatten(-2) * self.weight.float()
         if self.norm_before_gate:
             y = y * gate
         return y.to(dtype)

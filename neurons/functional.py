@@ -20,6 +20,8 @@ NaN has no count: both modes raise ``ValueError`` on a NaN input (this costs one
 call on GPU). ±inf saturate to ±D (I-LIF: +D / 0; LIF: 1 / 0) with zero gradient.
 """
 
+import functools
+
 import torch
 
 from .params import check_D, check_kind
@@ -35,11 +37,16 @@ NAN_MESSAGE = (
 )
 
 
+@functools.cache
+def _exact_integer_limit(dtype: torch.dtype) -> int:
+    return int(2 / torch.finfo(dtype).eps)  # every integer up to 2^(mantissa bits + 1) is exact
+
+
 def check_exact_integers(dtype: torch.dtype, D: int) -> None:
     """Counts up to D must be exact in ``dtype`` (D ≤ 256 for bf16, 2048 for fp16, 2^24 for fp32)."""
     if not dtype.is_floating_point:
         raise ValueError(f"neuron input must be a floating-point tensor, got dtype {dtype}")
-    limit = int(2 / torch.finfo(dtype).eps)  # every integer up to 2^(mantissa bits + 1) is exact
+    limit = _exact_integer_limit(dtype)
     if D > limit:
         raise ValueError(
             f"D={D} is larger than {limit}, the largest integer {dtype} represents exactly; "
