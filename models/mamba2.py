@@ -198,7 +198,7 @@ class Mamba2Mixer(nn.Module):
             if self.out_neuron is not None:
                 self.out_sgc = SGCBranch(self.out_proj, c.D, c.v_threshold_out)
 
-        self.register_state_dict_post_hook(_contiguous_state)
+        self.register_state_dict_post_hook(contiguous_state)
 
     def train(self, mode: bool = True):
         """nn.Module.train, plus the projections' weight layout for that mode (`set_decode_layout`):
@@ -331,7 +331,7 @@ def set_decode_layout(linear: nn.Linear, column_major: bool) -> None:
     automatically: column-major in eval mode on a CPU, row-major in training (where the optimizer
     states were created row-major) and whenever the weight is not on a CPU (cuBLAS reads either
     layout; a model moved to CUDA after ``eval()`` keeps whatever layout it had until ``train()``).
-    State dicts stay contiguous (`_contiguous_state`), so safetensors can save them in either mode.
+    State dicts stay contiguous (`contiguous_state`), so safetensors can save them in either mode.
     The conversion copies the weight once (never inside autograd: no graph, no inference tensor)."""
     w = linear.weight
     if w.dim() != 2 or (w.stride() == (1, w.shape[0]) if column_major else w.is_contiguous()):
@@ -340,7 +340,7 @@ def set_decode_layout(linear: nn.Linear, column_major: bool) -> None:
         w.data = w.data.t().contiguous().t() if column_major else w.data.contiguous()
 
 
-def _contiguous_state(module, state_dict, prefix, local_metadata):
+def contiguous_state(module, state_dict, prefix, local_metadata):
     """state_dict post-hook: contiguous tensors whatever the decode layout (safetensors requires it;
     ``keep_vars=True`` Parameters are left as they are)."""
     for key, value in state_dict.items():

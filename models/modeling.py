@@ -21,7 +21,7 @@ from transformers.utils import ModelOutput
 
 from models.cache import Mamba2Cache
 from models.configuration import SpikingMambaConfig
-from models.mamba2 import GatedRMSNorm, Mamba2Mixer, RMSNorm
+from models.mamba2 import GatedRMSNorm, Mamba2Mixer, RMSNorm, contiguous_state, set_decode_layout
 from models.sgc import SGCBranch
 
 
@@ -124,6 +124,16 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         self.backbone = SpikingMambaModel(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.post_init()
+        self.register_state_dict_post_hook(contiguous_state)
+
+    def train(self, mode: bool = True):
+        """nn.Module.train, plus the LM head's decode weight layout (`models.mamba2.set_decode_layout`:
+        column-major in eval mode on CPU, where scoring the vocabulary for one token reads it ~1.5x
+        faster; the blocks' projections do the same). The tied embedding is the same Parameter; its
+        one-row lookups do not care about the layout."""
+        super().train(mode)
+        set_decode_layout(self.lm_head, not mode and self.lm_head.weight.device.type == "cpu")
+        return self
 
     def get_input_embeddings(self):
         return self.backbone.embedding

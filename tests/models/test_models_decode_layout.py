@@ -1,4 +1,4 @@
-"""The decode weight layout (`models.mamba2.set_decode_layout`): column-major projections in eval mode
+"""The decode weight layout (`models.mamba2.set_decode_layout`): column-major projections and LM head in eval mode
 on CPU, row-major in training; same results up to float rounding, contiguous state dicts, training
 and checkpoints unaffected."""
 
@@ -10,9 +10,11 @@ from models.mamba2 import set_decode_layout
 
 
 def projections(model):
+    """Every linear that `train()` lays out for decoding: the blocks' in/out_proj and the LM head."""
     for block in model.backbone.layers:
         yield block.mixer.in_proj
         yield block.mixer.out_proj
+    yield model.lm_head
 
 
 def column_major(w):
@@ -24,6 +26,7 @@ def test_layout_follows_the_mode_and_keeps_results(teacher_dir, ids, tmp_path, n
     sgc_layers = [] if neuron == "none" else [0]  # with an SGC branch: its own weight stays row-major
     model = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron=neuron, sgc_layers=sgc_layers)
     assert not model.training and all(column_major(p.weight) for p in projections(model))
+    assert model.lm_head.weight is model.backbone.embedding.weight  # still tied
     params = {name: id(p) for name, p in model.named_parameters()}
     state = model.state_dict()
     assert all(v.is_contiguous() for v in state.values())
