@@ -41,7 +41,7 @@ class TeacherConfig:
     seq_len: int = 128
     global_batch_size: int = 16
     micro_batch_size: int = 16
-    max_steps: int = 800
+    max_steps: int = 640
     lr: float = 3e-3
     betas: tuple = (0.9, 0.98)
     eps: float = 1e-8
@@ -51,7 +51,7 @@ class TeacherConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     log_every: int = 10
-    eval_every: int = 100
+    eval_every: int = 80
     eval_sequences: int = 32     # held-out sequences of seq_len for the curve (the final ppl uses all)
 
     @property

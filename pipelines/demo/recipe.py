@@ -41,7 +41,7 @@ STUDENTS = (Student("lif", "lif", 1, False), Student("ilif", "ilif", 4, False),
 
 @dataclasses.dataclass(frozen=True)
 class DistillStage:
-    max_steps: int = 120
+    max_steps: int = 96
     global_batch_size: int = 16
     micro_batch_size: int = 16
     lr: float = 1e-3             # Appendix C: 1e-3
@@ -56,7 +56,7 @@ class DistillStage:
 class AlignStage:
     loss: Literal["dpo", "kto"] = "dpo"
     student: str = "tilif_sgc"   # the paper aligns its full model, TI-LIF + SGC (Table 2)
-    max_steps: int = 40
+    max_steps: int = 32
     global_batch_size: int = 16
     micro_batch_size: int = 8
     lr: float = 1e-4
