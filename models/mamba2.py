@@ -205,7 +205,7 @@ class Mamba2Mixer(nn.Module):
         column-major in eval mode on CPU, row-major (contiguous) otherwise."""
         super().train(mode)
         for proj in (self.in_proj, self.out_proj):
-            set_decode_layout(proj, not mode and proj.weight.device.type == "cpu")
+            set_decode_layout(proj, not mode)
         return self
 
     def forward(self, u, conv_state=None, ssm_state=None, attention_mask=None):
@@ -323,7 +323,8 @@ def _add(a, b):
 
 def set_decode_layout(linear: nn.Linear, column_major: bool) -> None:
     """Store ``linear.weight`` [out, in] column-major (``w.t().contiguous().t()``: same shape, values,
-    name and Parameter object) or back row-major (contiguous); a no-op when it already is.
+    name and Parameter object) when ``column_major`` and the weight is on a CPU, else row-major
+    (contiguous); a no-op when it already is.
 
     Why: a decoded token multiplies one row [1, in] by the weight. On CPU (MKL, measured on AMD EPYC,
     one thread) that GEMV reads a column-major weight at ~1.3–1.7x the speed of a row-major one, for
@@ -334,6 +335,7 @@ def set_decode_layout(linear: nn.Linear, column_major: bool) -> None:
     State dicts stay contiguous (`contiguous_state`), so safetensors can save them in either mode.
     The conversion copies the weight once (never inside autograd: no graph, no inference tensor)."""
     w = linear.weight
+    column_major = column_major and w.device.type == "cpu"
     if w.dim() != 2 or (w.stride() == (1, w.shape[0]) if column_major else w.is_contiguous()):
         return
     with torch.no_grad(), torch.inference_mode(False):

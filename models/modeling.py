@@ -132,7 +132,7 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         faster; the blocks' projections do the same). The tied embedding is the same Parameter; its
         one-row lookups do not care about the layout."""
         super().train(mode)
-        set_decode_layout(self.lm_head, not mode and self.lm_head.weight.device.type == "cpu")
+        set_decode_layout(self.lm_head, not mode)
         return self
 
     def get_input_embeddings(self):
