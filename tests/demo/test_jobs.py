@@ -16,6 +16,13 @@ def record_job(job, ctx):
     if job.kind == "fail":
         raise ValueError("boom")
     start = time.time()
+    if job.kind == "pair":  # a barrier, not a timing guess: run until the partner job has started too
+        started = ctx.out / "started"
+        started.mkdir(exist_ok=True)
+        (started / job.name).touch()
+        deadline = time.time() + 60  # run serially, the first of a pair gives up here and the overlap check fails
+        while len(list(started.iterdir())) < 2 and time.time() < deadline:
+            time.sleep(0.01)
     time.sleep(0.3)
     return {"name": job.name, "pid": os.getpid(), "start": start, "end": time.time()}
 
@@ -26,7 +33,7 @@ def ctx(tmp_path):
 
 
 def test_dependencies_are_respected_and_status_reported(ctx):
-    jobs = [Job("a", "x", 1.0), Job("b", "x", 2.0), Job("c", "x", 3.0, after=("a",))]
+    jobs = [Job("a", "pair", 1.0), Job("b", "pair", 2.0), Job("c", "x", 3.0, after=("a",))]
     calls = []
     results = run_jobs(jobs, ctx, 2, lambda done, running, finished: calls.append((done, [f["name"] for f in finished])),
                        poll_seconds=0.05, worker=record_job)
