@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from analysis import energy as en
+from neurons.kinds import CHOICES
 
 
 def _add_energy(sub):
@@ -16,9 +17,9 @@ def _add_energy(sub):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", choices=sorted(en.PRESETS), help="a released Mamba2 shape")
     src.add_argument("--model", help="a checkpoint dir: shape and neurons from it, firing rates measured on --text")
-    p.add_argument("--neuron", choices=en.NEURON_KINDS, help="neuron before both projections (with --config)")
-    p.add_argument("--neuron-in", choices=en.NEURON_KINDS, help="override the in_proj neuron")
-    p.add_argument("--neuron-out", choices=en.NEURON_KINDS, help="override the out_proj neuron")
+    p.add_argument("--neuron", choices=CHOICES, help="neuron before both projections (with --config)")
+    p.add_argument("--neuron-in", choices=CHOICES, help="override the in_proj neuron")
+    p.add_argument("--neuron-out", choices=CHOICES, help="override the out_proj neuron")
     p.add_argument("--D", type=int, default=4, help="largest integer output (k of Table 12; LIF uses 1)")
     p.add_argument("--T", type=int, default=1, help="neuron steps per token (the paper: 1)")
     p.add_argument("--fr-in", type=float, help="Table 12 firing rate of the in_proj input")

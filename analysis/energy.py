@@ -36,7 +36,9 @@ import inspect
 from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
-NEURON_KINDS = ("none", "lif", "ilif", "tilif")
+from models.shape import PRESETS, Mamba2Shape, preset  # noqa: F401  (PRESETS, preset: this module's API)
+from neurons.kinds import CHOICES, KINDS, get_kind
+
 COMPONENTS = ("in_proj", "out_proj", "ssm", "others")
 UNIT = "1e6 pJ per token"
 _PJ_PER_UNIT = 1e6
@@ -58,103 +60,6 @@ class EnergyConstants:
     def of(self, op: str) -> float:
         """pJ for one operation of kind ``op`` in {"mac", "mul", "add"}."""
         return {"mac": self.mac, "mul": self.mul, "add": self.add}[op]
-
-
-@dataclass(frozen=True)
-class Mamba2Shape:
-    """The dimensions Tables 10–12 depend on (mamba_ssm ``Mamba2`` names).
-
-    Paper notation: D = d_model, N = d_state, P = headdim, H = nheads, "2D" = d_inner (expand = 2),
-    "4D + 2N + H" = in_proj_features (ngroups = 1).
-    """
-
-    d_model: int
-    n_layer: int
-    d_state: int = 128
-    headdim: int = 64
-    expand: int = 2
-    ngroups: int = 1
-    d_conv: int = 4
-
-    def __post_init__(self):
-        for name, value in asdict(self).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Mamba2Shape.{name}={value!r} must be a positive integer")
-        if self.d_inner % self.headdim:
-            raise ValueError(
-                f"d_inner = expand·d_model = {self.d_inner} is not a multiple of headdim={self.headdim}"
-            )
-
-    @property
-    def d_inner(self) -> int:
-        return self.expand * self.d_model
-
-    @property
-    def nheads(self) -> int:
-        return self.d_inner // self.headdim
-
-    @property
-    def in_proj_features(self) -> int:
-        """Output width of in_proj: z, x, B, C, dt (Eq 16–17)."""
-        return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
-
-    @property
-    def projections(self) -> dict[str, tuple[int, int]]:
-        """(in_features, out_features) of the two linears that spiking neurons feed (§4.1)."""
-        return {"in_proj": (self.d_model, self.in_proj_features), "out_proj": (self.d_inner, self.d_model)}
-
-    @property
-    def conv_dim(self) -> int:
-        """Channels of the causal Conv1d: x, B, C."""
-        return self.d_inner + 2 * self.ngroups * self.d_state
-
-    @classmethod
-    def from_config(cls, cfg: Mapping) -> "Mamba2Shape":
-        """From a mamba_ssm ``config.json`` (d_model, n_layer, ssm_cfg), a transformers ``Mamba2Config``
-        dict (hidden_size, num_hidden_layers, state_size, head_dim, n_groups, conv_kernel) or any mapping
-        using this class's field names. Missing SSM fields take mamba_ssm's Mamba2 defaults."""
-        cfg = dict(cfg)
-        ssm = dict(cfg.get("ssm_cfg") or {})
-        aliases = {
-            "d_model": ("d_model", "hidden_size"),
-            "n_layer": ("n_layer", "num_hidden_layers"),
-            "d_state": ("d_state", "state_size"),
-            "headdim": ("headdim", "head_dim"),
-            "expand": ("expand",),
-            "ngroups": ("ngroups", "n_groups"),
-            "d_conv": ("d_conv", "conv_kernel"),
-        }
-        kwargs = {}
-        for field, names in aliases.items():
-            for name in names:
-                for source in (ssm, cfg):
-                    if name in source and field not in kwargs:
-                        kwargs[field] = int(source[name])
-        missing = [f for f in ("d_model", "n_layer") if f not in kwargs]
-        if missing:
-            raise ValueError(f"config has no {missing} (looked for {[aliases[f] for f in missing]})")
-        shape = cls(**kwargs)
-        nheads = cfg.get("num_heads", ssm.get("nheads"))
-        if nheads is not None and int(nheads) != shape.nheads:
-            raise ValueError(f"config num_heads={nheads} but expand·d_model/headdim = {shape.nheads}")
-        return shape
-
-
-# mamba_ssm's released Mamba2 checkpoints (state-spaces/mamba2-*): d_state 128, headdim 64, expand 2, ngroups 1.
-PRESETS: dict[str, Mamba2Shape] = {
-    "mamba2-130m": Mamba2Shape(d_model=768, n_layer=24),
-    "mamba2-370m": Mamba2Shape(d_model=1024, n_layer=48),
-    "mamba2-780m": Mamba2Shape(d_model=1536, n_layer=48),
-    "mamba2-1.3b": Mamba2Shape(d_model=2048, n_layer=48),
-    "mamba2-2.7b": Mamba2Shape(d_model=2560, n_layer=64),
-}
-
-
-def preset(name: str) -> Mamba2Shape:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown config {name!r}; choose one of {sorted(PRESETS)}") from None
 
 
 @dataclass(frozen=True)
@@ -190,11 +95,11 @@ def table10_rows(s: Mamba2Shape) -> list[OpRow]:
 
 def spikes_per_input(kind: str, D: int) -> int:
     """k of Table 12: the most binary spikes one input can emit per token (LIF 1, I-LIF/TI-LIF D)."""
-    if kind not in NEURON_KINDS or kind == "none":
-        raise ValueError(f"neuron kind {kind!r} has no spikes; use one of {NEURON_KINDS[1:]}")
+    if kind not in KINDS:
+        raise ValueError(f"neuron kind {kind!r} has no spikes; use one of {tuple(KINDS)}")
     if not isinstance(D, int) or D < 1:
         raise ValueError(f"D={D!r} must be a positive integer")
-    return 1 if kind == "lif" else D
+    return get_kind(kind).D(D)
 
 
 def firing_rate(n_spikes: float, n_tokens: int, width: int, k: int, T: int = 1) -> float:
@@ -264,8 +169,8 @@ def block_energy(
         raise ValueError(f"T={T!r} (neuron steps per token) must be a positive integer")
     neuron_out = neuron_in if neuron_out is None else neuron_out
     for name, kind in (("neuron_in", neuron_in), ("neuron_out", neuron_out)):
-        if kind not in NEURON_KINDS:
-            raise ValueError(f"{name}={kind!r}; choose one of {NEURON_KINDS}")
+        if kind not in CHOICES:
+            raise ValueError(f"{name}={kind!r}; choose one of {CHOICES}")
     sums = dict.fromkeys(COMPONENTS, 0.0)
     for row in table10_rows(shape):
         sums[row.component] += row.count * constants.of(row.op)

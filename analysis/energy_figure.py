@@ -7,8 +7,9 @@ import os
 
 from analysis.energy import COMPONENTS, UNIT
 from analysis.figures import plt, save_figure
+from neurons.kinds import CHOICES
 
-_MARKERS = {"none": "s", "lif": "o", "ilif": "^", "tilif": "*"}
+_MARKERS = dict(zip(CHOICES, "so^*Dvp"))  # one marker per neuron kind, in neurons.kinds order
 _COMPONENT_COLOURS = {"in_proj": "#4c72b0", "out_proj": "#dd8452", "ssm": "#55a868", "others": "#8c8c8c",
                       "neurons": "#c44e52"}
 

@@ -20,7 +20,8 @@ from neurons import SpikingNode
 from spikingjelly.activation_based.monitor import OutputMonitor
 from tqdm import tqdm
 
-from analysis.energy import Mamba2Shape, firing_rate
+from analysis.energy import firing_rate
+from models.shape import Mamba2Shape
 from analysis.probes import SITES, mixers
 from analysis.text import windows
 

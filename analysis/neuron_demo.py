@@ -17,8 +17,7 @@ import torch
 from analysis.energy import firing_rate
 from analysis.figures import write_json
 from analysis.raster import plot_rasters
-
-KIND_LABELS = {"lif": "LIF (1×1)", "ilif": "I-LIF (1×{D})", "tilif": "TI-LIF (1×±{D})"}
+from neurons.kinds import KINDS
 
 
 def simulate_neuron(
@@ -67,8 +66,8 @@ def run_demo(out_dir: str | os.PathLike, tokens: int = 16, channels: int = 32, D
     gen = torch.Generator().manual_seed(seed)
     x = scale * torch.randn(tokens, channels, generator=gen)
     results, panels = {}, {}
-    for kind, label in KIND_LABELS.items():
-        results[kind], panels[label.format(D=D)] = simulate_neuron(kind, x, D, seed=seed)
+    for kind in KINDS.values():
+        results[kind.name], panels[f"{kind.label} ({kind.step(D)})"] = simulate_neuron(kind.name, x, D, seed=seed)
     out = Path(out_dir)
     png, raster_json = plot_rasters(panels, out / "neuron_raster.png", max_neurons=channels,
                                     title=f"{tokens} tokens × {channels} channels, input {scale}·N(0,1), seed {seed}")

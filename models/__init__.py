@@ -1,14 +1,28 @@
 """SpikingMamba models: the Mamba2 block with neurons before in/out proj, the LM, SGC, cache, checkpoints.
 
     from models import SpikingMambaConfig, SpikingMambaForCausalLM
+
+Names load on first use (PEP 562), so ``models.shape`` is importable without torch. Importing the
+config (or the model) registers ``spiking_mamba`` with transformers' ``AutoConfig`` (and
+``AutoModelForCausalLM``).
 """
 
-from transformers import AutoConfig, AutoModelForCausalLM
+import importlib
 
-from models.configuration import SpikingMambaConfig
-from models.modeling import SpikingMambaForCausalLM
+_EXPORTS = {
+    "SpikingMambaConfig": "models.configuration",
+    "SpikingMambaForCausalLM": "models.modeling",
+    "SpikingMambaModel": "models.modeling",
+    "Mamba2Shape": "models.shape",
+}
+__all__ = list(_EXPORTS)
 
-AutoConfig.register(SpikingMambaConfig.model_type, SpikingMambaConfig, exist_ok=True)
-AutoModelForCausalLM.register(SpikingMambaConfig, SpikingMambaForCausalLM, exist_ok=True)
 
-__all__ = ["SpikingMambaConfig", "SpikingMambaForCausalLM"]
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__():
+    return sorted(__all__)

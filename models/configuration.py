@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 
-from transformers import PretrainedConfig
+from transformers import AutoConfig, PretrainedConfig
 
-NEURON_KINDS = ("none", "lif", "ilif", "tilif")
+from models.shape import Mamba2Shape
+from neurons.kinds import CHOICES, NONE
 
 
 class SpikingMambaConfig(PretrainedConfig):
@@ -72,49 +73,46 @@ class SpikingMambaConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
         self.validate()
 
-    # ---- derived sizes (Appendix A: H heads of P channels, N states, G groups) ----
+    # ---- derived sizes (Appendix A: H heads of P channels, N states, G groups): models/shape.py ----
+    @property
+    def shape(self) -> Mamba2Shape:
+        return Mamba2Shape(d_model=self.d_model, n_layer=self.n_layer, d_state=self.d_state, headdim=self.headdim,
+                           expand=self.expand, ngroups=self.ngroups, d_conv=self.d_conv)
+
     @property
     def d_inner(self) -> int:
-        return self.expand * self.d_model
+        return self.shape.d_inner
 
     @property
     def nheads(self) -> int:
-        return self.d_inner // self.headdim
+        return self.shape.nheads
 
     @property
     def conv_dim(self) -> int:
-        return self.d_inner + 2 * self.ngroups * self.d_state
+        return self.shape.conv_dim
 
     @property
     def d_in_proj(self) -> int:
-        """Eq 16: in_proj width 2·H·P + 2·G·N + H (z, x, B, C, Δ)."""
-        return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
+        return self.shape.d_in_proj
 
     @property
     def is_spiking(self) -> bool:
-        return self.neuron_in != "none" or self.neuron_out != "none"
+        return self.neuron_in != NONE or self.neuron_out != NONE
 
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent field and how to fix it."""
-        for name in ("vocab_size", "d_model", "n_layer", "d_state", "d_conv", "expand", "headdim",
-                     "ngroups", "chunk_size", "T"):
+        for name in ("vocab_size", "chunk_size", "T"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"SpikingMambaConfig.{name} must be a positive integer, got {value!r}")
-        if self.d_inner % self.headdim:
-            raise ValueError(
-                f"expand * d_model = {self.d_inner} is not divisible by headdim = {self.headdim}; "
-                "choose headdim dividing expand * d_model"
-            )
-        if self.nheads % self.ngroups:
-            raise ValueError(
-                f"nheads = {self.nheads} is not divisible by ngroups = {self.ngroups}; "
-                "ngroups must divide expand * d_model / headdim"
-            )
+        try:
+            self.shape  # noqa: B018  (Mamba2Shape checks the sizes and that they divide)
+        except ValueError as err:
+            raise ValueError(f"SpikingMambaConfig: {err}") from None
         for name in ("neuron_in", "neuron_out"):
             kind = getattr(self, name)
-            if kind not in NEURON_KINDS:
-                raise ValueError(f"unknown neuron kind {name}={kind!r}; choose one of {NEURON_KINDS}")
+            if kind not in CHOICES:
+                raise ValueError(f"unknown neuron kind {name}={kind!r}; choose one of {CHOICES}")
         if not isinstance(self.D, int) or isinstance(self.D, bool) or self.D < 1:
             raise ValueError(f"D (largest spike count per neuron) must be an integer >= 1, got {self.D!r}")
         for name in ("v_threshold_in", "v_threshold_out"):
@@ -138,3 +136,5 @@ class SpikingMambaConfig(PretrainedConfig):
 def default_sgc_layers(n_layer: int) -> list[int]:
     """§4.3: the SGC path on the first, middle and last block."""
     return sorted({0, n_layer // 2, n_layer - 1})
+
+AutoConfig.register(SpikingMambaConfig.model_type, SpikingMambaConfig, exist_ok=True)

@@ -1,9 +1,14 @@
-"""make_neuron: build a neuron node from a config string ("none" | "lif" | "ilif" | "tilif")."""
+"""make_neuron: build a neuron node from a config string ("none" or a row of ``neurons.kinds``)."""
 
-from .ilif import ILIFNode
-from .lif import LIFNode
-from .params import KINDS
-from .tilif import TILIFNode
+import importlib
+
+from .kinds import NONE, check_choice, get_kind
+
+
+def node_class(kind: str):
+    """The SpikingJelly node class of ``kind`` (``NeuronKind.node``)."""
+    module, name = get_kind(kind).node.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def make_neuron(
@@ -16,13 +21,9 @@ def make_neuron(
     backend: str = "torch",
     **kwargs,
 ):
-    """Returns None for kind "none"; "lif" ignores D (binary, D = 1). kwargs: detach_reset, store_v_seq."""
-    if kind == "none":
+    """Returns None for kind "none", else the kind's node with its own D (the binary LIF ignores ``D``).
+    kwargs: detach_reset, store_v_seq."""
+    if check_choice(kind, "kind") == NONE:
         return None
-    if kind == "lif":
-        return LIFNode(beta, v_threshold, alpha, step_mode=step_mode, backend=backend, **kwargs)
-    if kind == "ilif":
-        return ILIFNode(D, beta, v_threshold, alpha, step_mode=step_mode, backend=backend, **kwargs)
-    if kind == "tilif":
-        return TILIFNode(D, beta, v_threshold, alpha, step_mode=step_mode, backend=backend, **kwargs)
-    raise ValueError(f"kind must be 'none' or one of {KINDS}, got {kind!r}")
+    return node_class(kind)(D=get_kind(kind).D(D), beta=beta, v_threshold=v_threshold, alpha=alpha,
+                            step_mode=step_mode, backend=backend, **kwargs)

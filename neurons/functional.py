@@ -24,11 +24,14 @@ import functools
 
 import torch
 
-from .params import check_D, check_kind
+from .kinds import NeuronKind, get_kind
+from .params import check_D
 
 
-def _effective_D(kind: str, D) -> int:
-    return 1 if check_kind(kind) == "lif" else check_D(D)
+def _resolve(kind: str, D) -> tuple[NeuronKind, int]:
+    """The kind's table row and its own D (``neurons.kinds``: 1 for the binary LIF)."""
+    row = get_kind(kind)
+    return row, row.D(check_D(D))
 
 
 NAN_MESSAGE = (
@@ -60,11 +63,11 @@ def _check_input(x: torch.Tensor, D: int) -> None:
         raise ValueError(NAN_MESSAGE)
 
 
-def _magnitude(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """The non-negative value a whose rounding is the spike count: |x| (tilif) or max(x, 0) (ilif).
+def _magnitude(x: torch.Tensor, kind: NeuronKind) -> torch.Tensor:
+    """The non-negative value a whose rounding is the spike count: |x| (signed kinds) or max(x, 0).
 
     A fresh tensor (the rounding below works in place on it)."""
-    return x.abs() if kind == "tilif" else x.clamp(min=0)
+    return x.abs() if kind.signed else x.clamp(min=0)
 
 
 def _round_clip_(a: torch.Tensor, D: int) -> torch.Tensor:
@@ -77,24 +80,25 @@ def _round_clip_(a: torch.Tensor, D: int) -> torch.Tensor:
     return floor.add_(a.sub_(floor).ge_(0.5))
 
 
-def _count(x: torch.Tensor, kind: str, D: int) -> torch.Tensor:
+def _count(x: torch.Tensor, kind: NeuronKind, D: int) -> torch.Tensor:
     """Integer-mode spike count s (Eq 2, 3, 5) in x's dtype, no gradient (x: no NaN).
 
-    TI-LIF: sign(x) · round_clip(|x|); ``copysign`` gives −0.0 for a negative x with a zero count,
-    and ``+ 0.0`` turns it into +0.0."""
-    if kind == "lif":
+    Signed (TI-LIF): sign(x) · round_clip(|x|); ``copysign`` gives −0.0 for a negative x with a zero
+    count, and ``+ 0.0`` turns it into +0.0."""
+    if kind.binary:
         return (x >= 1).to(x.dtype)
     m = _round_clip_(_magnitude(x, kind), D)
-    return m if kind == "ilif" else m.copysign_(x).add_(0.0)
+    return m.copysign_(x).add_(0.0) if kind.signed else m
 
 
-def _surrogate_window(x: torch.Tensor, kind: str, D: int) -> torch.Tensor:
-    """Where the rectangular surrogate gradient is non-zero (Eq 6 for tilif; see module docstring)."""
-    if kind == "lif":
-        return (x > 0.5) & (x < 1.5)
-    if kind == "tilif":
-        return x.abs() <= D  # −D ≤ x ≤ D (abs is exact; ±inf are outside)
-    return (x >= 0) & (x <= D)
+def _surrogate_window(x: torch.Tensor, kind: NeuronKind, D: int) -> torch.Tensor:
+    """Where the rectangular surrogate gradient is non-zero (``NeuronKind.surrogate_window``, Eq 6)."""
+    low, high, closed = kind.surrogate_window(D)
+    if not closed:
+        return (x > low) & (x < high)
+    if low == -high:
+        return x.abs() <= high  # −D ≤ x ≤ D (abs is exact; ±inf are outside)
+    return (x >= low) & (x <= high)
 
 
 class _SpikeCount(torch.autograd.Function):
@@ -119,7 +123,7 @@ def quantize(x: torch.Tensor, kind: str, D: int = 4, alpha: float = 1.0) -> torc
     D is ignored for "lif" (binary). Returns s: [*], x's dtype, integer-valued in
     {0,1} / {0..D} / {−D..D}. Raises ValueError on NaN input.
     """
-    D = _effective_D(kind, D)
+    kind, D = _resolve(kind, D)
     _check_input(x, D)
     if torch.is_grad_enabled() and x.requires_grad:
         return _SpikeCount.apply(x, kind, D, alpha)
@@ -139,9 +143,9 @@ def micro_step_spikes(x: torch.Tensor, kind: str, D: int = 4) -> tuple[torch.Ten
     all zeros except for tilif), both in x's dtype, no gradient. Σ_i spikes[i] · (1 − 2·sign) equals
     ``quantize(x, kind, D)`` bit-exactly (see ``signed_spikes``).
     """
-    D = _effective_D(kind, D)
+    kind, D = _resolve(kind, D)
     _check_input(x, D)
-    if kind == "lif":
+    if kind.binary:
         return (x >= 1).to(x.dtype).unsqueeze(0), torch.zeros_like(x)
     v = _magnitude(x, kind).clamp_(max=D)  # Eq 7 with x[1] = a, x[i>1] = 0
     planes = []
@@ -149,7 +153,7 @@ def micro_step_spikes(x: torch.Tensor, kind: str, D: int = 4) -> tuple[torch.Ten
         fired = v >= 0.5  # Eq 8
         v = v - fired.to(v.dtype)  # soft reset, exact
         planes.append(fired)
-    sign = torch.signbit(x).to(x.dtype) if kind == "tilif" else torch.zeros_like(x)
+    sign = torch.signbit(x).to(x.dtype) if kind.signed else torch.zeros_like(x)
     return torch.stack(planes).to(x.dtype), sign
 
 

@@ -13,6 +13,9 @@ class LIFNode(SpikingNode):
 
     kind = "lif"
 
-    def __init__(self, beta: float = 0.25, v_threshold: float = 1.0, alpha: float = 1.0, **kwargs):
-        """No D: LIF is binary. kwargs: detach_reset, step_mode, backend, store_v_seq."""
+    def __init__(self, beta: float = 0.25, v_threshold: float = 1.0, alpha: float = 1.0, *, D: int = 1, **kwargs):
+        """LIF is binary: ``D`` may only be 1 (accepted so that every node takes the same keywords).
+        kwargs: detach_reset, step_mode, backend, store_v_seq."""
+        if D != 1:
+            raise ValueError(f"LIFNode is binary (Eq 2): D must be 1, got D={D!r}; use ILIFNode or TILIFNode for D > 1")
         super().__init__(1, beta, v_threshold, alpha, **kwargs)

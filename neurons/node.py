@@ -22,7 +22,7 @@ class SpikingNode(BaseNode):
     backend 'torch' (default) or 'cupy' (CUDA kernels; needs a GPU and cupy, see neurons.cupy_backend).
     """
 
-    kind: str = ""
+    kind: str = ""  # a row of neurons.kinds.KINDS
 
     def __init__(
         self,

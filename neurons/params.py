@@ -7,14 +7,9 @@ typo in a config fails at construction time instead of producing silently wrong 
 import math
 import numbers
 
-KINDS = ("lif", "ilif", "tilif")
+from .kinds import get_kind
+
 BACKENDS = ("torch", "cupy")
-
-
-def check_kind(kind) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return kind
 
 
 def check_D(D) -> int:
@@ -43,11 +38,10 @@ def check_real(name: str, value, low: float, high: float, low_open: bool, high_o
 def check_neuron_params(kind, D, beta, v_threshold, alpha) -> tuple[str, int, float, float, float]:
     """Validate and normalise the parameters shared by all three neurons.
 
-    kind in {"lif","ilif","tilif"}; D int ≥ 1 (forced to 1 for "lif", which is binary, Eq 2);
+    kind: a row of ``neurons.kinds.KINDS``; D int ≥ 1 (the kind's own D: 1 for the binary LIF, Eq 2);
     β ∈ [0, 1] (Eq 1 decay); V_th ∈ (0, ∞) finite; α ∈ (0, ∞) finite (Eq 6 gradient scale).
     """
-    kind = check_kind(kind)
-    D = 1 if kind == "lif" else check_D(D)
+    D = get_kind(kind).D(check_D(D))
     beta = check_real("beta", beta, 0.0, 1.0, False, False)
     v_threshold = check_real("v_threshold", v_threshold, 0.0, math.inf, True, True)
     alpha = check_real("alpha", alpha, 0.0, math.inf, True, True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from neurons.kinds import CHOICES
 from pipelines.config import TrainingConfig, field_
 
 
@@ -22,7 +23,7 @@ class DistillConfig(TrainingConfig):
     student_init: str | None = field_(None, "weights the student starts from; null = the teacher's (the paper)")
     tokenizer: str | None = field_(None, "tokenizer; null = the one saved with the teacher. The Mamba2 hub "
                                          "checkpoints use EleutherAI/gpt-neox-20b")
-    neuron: Literal["none", "lif", "ilif", "tilif"] = field_("tilif", "student neuron before in/out proj (§4.1)")
+    neuron: Literal[CHOICES] = field_("tilif", "student neuron before in/out proj (§4.1)")
     D: int = field_(4, "spike amplitude / max integer of I-LIF and TI-LIF (LIF forces 1)")
     sgc_layers: list[int] | None = field_(None, "layers with an SGC branch (Eq 10–11); null = first, middle, last")
     # --- objective ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from neurons.kinds import CHOICES
+
 from .comparison import compare
 from .perplexity import CORPORA
 
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_fewshot", type=int, default=None, help="default: 0-shot, as in the paper")
     p.add_argument("--tokenizer", default=None,
                    help="tokenizer for all models (default: each checkpoint's own, else EleutherAI/gpt-neox-20b)")
-    p.add_argument("--neuron", default=None, choices=["none", "lif", "ilif", "tilif"],
+    p.add_argument("--neuron", default=None, choices=CHOICES,
                    help="override the students' neuron kind (default: as saved)")
     p.add_argument("--D", type=int, default=None, help="override the students' max spike count D")
     p.add_argument("--spike_driven", action="store_true",

@@ -46,7 +46,7 @@ def load_tokenizer(cfg, policy_path: str):
     """``cfg.tokenizer`` or the one saved with the policy; it needs an EOS (TRL ends completions with it)."""
     from transformers import AutoTokenizer
 
-    import models  # noqa: F401  (registers "spiking_mamba" with AutoConfig: AutoTokenizer reads config.json)
+    import models.configuration  # noqa: F401  (registers "spiking_mamba" with AutoConfig: AutoTokenizer reads config.json)
 
     name = cfg.tokenizer or policy_path
     try:

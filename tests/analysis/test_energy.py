@@ -68,7 +68,7 @@ def test_printed_rates_residuals_are_as_documented():
 def test_hand_computed_tiny_shape():
     """d_model 4, 2 layers, d_state 2, headdim 2: d_inner 8, H 4, in_proj 2·8 + 2·2 + 4 = 24 features."""
     s = en.Mamba2Shape(d_model=4, n_layer=2, d_state=2, headdim=2, expand=2, ngroups=1, d_conv=4)
-    assert (s.d_inner, s.nheads, s.in_proj_features, s.conv_dim) == (8, 4, 24, 12)
+    assert (s.d_inner, s.nheads, s.d_in_proj, s.conv_dim) == (8, 4, 24, 12)
     dense = en.block_energy(s)
     # per layer: in 96 MAC; out 32 MAC; SSM 32 MAC + 44 mul + 28 add; others 48 MAC + 40 mul; × 2 layers
     assert dense.in_proj == pytest.approx(2 * 96 * 4.6e-6)
@@ -113,7 +113,7 @@ def test_shape_agrees_with_spiking_mamba_config():
     cfg = SpikingMambaConfig(d_model=48, n_layer=5, d_state=12, headdim=16, expand=2, ngroups=2, d_conv=3)
     s = en.Mamba2Shape.from_config(cfg.to_dict())
     assert (s.d_model, s.n_layer, s.d_state, s.headdim, s.ngroups, s.d_conv) == (48, 5, 12, 16, 2, 3)
-    assert (s.d_inner, s.nheads, s.conv_dim, s.in_proj_features) == (cfg.d_inner, cfg.nheads, cfg.conv_dim, cfg.d_in_proj)
+    assert (s.d_inner, s.nheads, s.conv_dim, s.d_in_proj) == (cfg.d_inner, cfg.nheads, cfg.conv_dim, cfg.d_in_proj)
 
 
 def test_presets_and_config_parsing():

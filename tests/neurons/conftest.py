@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neurons.cupy_backend import KERNEL_DIR
-from neurons.params import KINDS
+from neurons.kinds import KINDS
 
 SHIM = Path(__file__).with_name("host_shim.cpp")
 HOST_FLAGS = ["-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]

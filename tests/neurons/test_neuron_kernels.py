@@ -15,7 +15,7 @@ from neuron_cases import BITS, DTYPES, edge_tensor, fuzz
 
 from neurons import cupy_backend
 from neurons import functional as nf
-from neurons.params import KINDS
+from neurons.kinds import KINDS
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found: cannot compile the CUDA sources")
@@ -94,7 +94,7 @@ def run_with_gradients(sequence, x_seq, v0, weights_out, weights_v, *params):
 
 @fuzz(400)
 @given(
-    st.sampled_from(KINDS),
+    st.sampled_from(tuple(KINDS)),
     st.sampled_from(DTYPES),
     st.integers(1, 6),
     st.integers(1, 4),
