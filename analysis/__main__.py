@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from analysis import energy as en
+from models.shape import SIDES
 from neurons.kinds import CHOICES
 
 
@@ -83,10 +84,10 @@ def _run_energy(args) -> int:
     if measured is not None:
         rep["measured"] = {k: v for k, v in measured.items() if k != "shape"}
         if "ac_measured_total" in measured:
-            acs = {"in_proj": 0, "out_proj": 0}
+            acs = {side.module: 0 for side in SIDES.values()}
             for layer in measured["layers"]:
-                for site, e in layer["sites"].items():
-                    acs["in_proj" if site == "u" else "out_proj"] += e["ac_measured"]
+                for side, e in layer["sides"].items():
+                    acs[SIDES[side].module] += e["ac_measured"]
             rep["from_measured_accumulates"] = en.energy_from_accumulates(acs, measured["tokens"], constants)
     print(json.dumps(rep, indent=2) if args.json else _format_energy(rep))
     if args.plot:

@@ -16,6 +16,7 @@ import torch
 
 from analysis.figures import plt, save_figure
 from analysis.probes import hook_projection_inputs, layer_indices
+from models.shape import SIDES
 
 QUANTILES = (0.0, 0.001, 0.01, 0.25, 0.5, 0.75, 0.99, 0.999, 1.0)
 _QUANTILE_LIMIT = 2**24
@@ -37,37 +38,38 @@ def summary_stats(x: torch.Tensor) -> dict:
 
 @torch.no_grad()
 def projection_input_stats(model, input_ids: torch.Tensor, layers=None) -> dict:
-    """Figure 3: ``{"u": [stats per layer], "y": [...], "layers": [...]}`` for the in_proj / out_proj inputs."""
+    """Figure 3: ``{"in": [stats per layer], "out": [...], "layers": [...]}`` for the in_proj input u and
+    the out_proj input y."""
     chosen = layer_indices(model, layers)
     stats: dict[tuple[int, str], dict] = {}
 
-    def record(layer, site, x):
-        stats[(layer, site)] = summary_stats(x)
+    def record(layer, side, x):
+        stats[(layer, side)] = summary_stats(x)
 
     model.eval()
     with hook_projection_inputs(model, record, layers=chosen):
         model(input_ids)
     return {"tokens": input_ids.numel(), "layers": chosen,
-            **{site: [stats[(i, site)] for i in chosen] for site in ("u", "y")}}
+            **{side: [stats[(i, side)] for i in chosen] for side in SIDES}}
 
 
 @torch.no_grad()
 def magnitude_maps(model, input_ids: torch.Tensor, layer: int) -> dict:
-    """Figure 4: |u| and |y| of one layer for the first sequence: ``{"u": [L][d_model], "y": [L][d_inner]}``
+    """Figure 4: |u| and |y| of one layer for the first sequence: ``{"in": [L][d_model], "out": [L][d_inner]}``
     plus the per-channel max over tokens (the values Table 7 clamps) and the token holding it."""
     (layer,) = layer_indices(model, [layer])
     maps: dict[str, torch.Tensor] = {}
 
-    def record(_, site, x):
-        maps[site] = x[0].detach().float()
+    def record(_, side, x):
+        maps[side] = x[0].detach().float()
 
     model.eval()
     with hook_projection_inputs(model, record, layers=[layer]):
         model(input_ids[:1])
     out = {"layer": layer, "tokens": input_ids.shape[-1]}
-    for site, x in maps.items():
+    for side, x in maps.items():
         values, where = x.max(dim=0)
-        out[site] = {"abs": x.abs().tolist(), "channel_max": values.tolist(), "channel_argmax": where.tolist()}
+        out[side] = {"abs": x.abs().tolist(), "channel_max": values.tolist(), "channel_argmax": where.tolist()}
     return out
 
 
@@ -111,11 +113,11 @@ def final_block_histograms(models: dict, input_ids: torch.Tensor, bins: int = 20
 def plot_projection_stats(stats: dict, png_path: str | os.PathLike):
     """Figure 3: per-layer box plots (box 25–75 %, whiskers 1–99 %, dots min/max) of u and y."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, site, title in zip(axes, ("u", "y"), ("in_proj input u (Eq 16)", "out_proj input y (Eq 21)")):
+    for ax, side in zip(axes, SIDES.values()):
         boxes = [{"med": s["q0.5"], "q1": s["q0.25"], "q3": s["q0.75"], "whislo": s["q0.01"], "whishi": s["q0.99"],
-                  "fliers": [s["q0"], s["q1"]], "label": str(layer)} for layer, s in zip(stats["layers"], stats[site])]
+                  "fliers": [s["q0"], s["q1"]], "label": str(layer)} for layer, s in zip(stats["layers"], stats[side.name])]
         ax.bxp(boxes, showfliers=True, flierprops={"markersize": 3})
-        ax.set_title(title)
+        ax.set_title(f"{side.module} input {side.symbol} ({side.equation})")
         ax.set_xlabel("layer")
         ax.set_ylabel("activation")
         ax.tick_params(axis="x", labelsize=7)
@@ -126,10 +128,11 @@ def plot_projection_stats(stats: dict, png_path: str | os.PathLike):
 def plot_magnitude_maps(maps: dict, png_path: str | os.PathLike):
     """Figure 4: token × channel |activation| maps of u and y for one layer."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, site in zip(axes, ("u", "y")):
-        image = ax.imshow(torch.tensor(maps[site]["abs"]).numpy(), aspect="auto", cmap="magma", interpolation="nearest")
+    for ax, side in zip(axes, SIDES.values()):
+        image = ax.imshow(torch.tensor(maps[side.name]["abs"]).numpy(), aspect="auto", cmap="magma",
+                          interpolation="nearest")
         fig.colorbar(image, ax=ax, label="|activation|")
-        ax.set_title(f"layer {maps['layer']}: |{site}|")
+        ax.set_title(f"layer {maps['layer']}: |{side.symbol}| ({side.module} input)")
         ax.set_xlabel("channel")
         ax.set_ylabel("token")
     fig.tight_layout()

@@ -1,6 +1,6 @@
 """Table 7: set the maximum activation of every channel to 0 or 1 and measure what the model loses.
 
-For the in_proj input ``u`` or the out_proj input ``y`` of every block (or of ``layers``), each channel's
+For the in_proj input ``u`` (side "in") or the out_proj input ``y`` (side "out") of every block (or of ``layers``), each channel's
 largest value over the tokens of a sequence is replaced by ``value`` (0 or 1 in the paper, "mimicking a
 spiking output"); everything else is untouched. ``criterion="absmax"`` clamps the largest magnitude
 instead (the paper's "high-magnitude activations"; its Table 7 wording says "maximum"). The evaluation is
@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from analysis.probes import hook_projection_inputs
+from models.shape import SIDES
 
-PAPER_SETTINGS = (("y", 0.0), ("y", 1.0), ("u", 0.0), ("u", 1.0))  # Table 7's rows, in order
+PAPER_SETTINGS = (("out", 0.0), ("out", 1.0), ("in", 0.0), ("in", 1.0))  # Table 7's rows: y_max, then u_max
 
 
 def clamp_channel_max(x: torch.Tensor, value: float, criterion: str = "max") -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,18 +37,19 @@ def clamp_channel_max(x: torch.Tensor, value: float, criterion: str = "max") -> 
 
 
 @contextmanager
-def clamped(model: nn.Module, site: str, value: float, layers: Iterable[int] | None = None,
+def clamped(model: nn.Module, side: str, value: float, layers: Iterable[int] | None = None,
             criterion: str = "max", record: list | None = None):
-    """Within the block, every forward clamps ``site`` ("u" or "y") of ``layers`` (default all).
-    ``record``, if given, receives ``(layer, token index per channel [B, C])`` for each clamp applied."""
+    """Within the block, every forward clamps the input of the ``side`` projection ("in": u, "out": y) of
+    ``layers`` (default all). ``record``, if given, receives ``(layer, token index per channel [B, C])``
+    for each clamp applied."""
 
-    def clamp(layer, site_, x):
+    def clamp(layer, _, x):
         out, idx = clamp_channel_max(x, value, criterion)
         if record is not None:
             record.append((layer, idx))
         return out
 
-    with hook_projection_inputs(model, clamp, sites=(site,), layers=layers):
+    with hook_projection_inputs(model, clamp, sides=(side,), layers=layers):
         yield
 
 
@@ -58,19 +60,20 @@ def clamp_experiment(
     layers: Iterable[int] | None = None,
     criterion: str = "max",
 ) -> dict:
-    """Table 7: ``evaluate`` the model as is, then under each (site, value) clamp.
+    """Table 7: ``evaluate`` the model as is, then under each (side, value) clamp.
 
-    Returns ``{"baseline": metrics, "settings": [{"site", "value", "metrics", "diff"}], ...}`` where
+    Returns ``{"baseline": metrics, "settings": [{"side", "value", "label", "metrics", "diff"}], ...}``
+    (label: the paper's "y_max = 0"), where
     ``diff[k] = metrics[k] − baseline[k]`` for every float metric (counts such as ``tokens`` are ints)."""
     layers = None if layers is None else list(layers)
     baseline = evaluate(model)
     rows = []
-    for site, value in settings:
-        with clamped(model, site, value, layers, criterion):
+    for side, value in settings:
+        with clamped(model, side, value, layers, criterion):
             metrics = evaluate(model)
         diff = {k: v - baseline[k] for k, v in metrics.items() if isinstance(v, float) and k in baseline}
-        rows.append({"site": site, "value": value, "label": f"{site}_max = {value:g}", "metrics": metrics,
-                     "diff": diff})
+        rows.append({"side": side, "value": value, "label": f"{SIDES[side].symbol}_max = {value:g}",
+                     "metrics": metrics, "diff": diff})
     return {"criterion": criterion, "layers": layers if layers is not None else "all", "baseline": baseline,
             "settings": rows}
 

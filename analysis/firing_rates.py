@@ -21,10 +21,8 @@ from spikingjelly.activation_based.monitor import OutputMonitor
 from tqdm import tqdm
 
 from analysis.energy import firing_rate
-from models.shape import Mamba2Shape
-from analysis.probes import SITES, mixers
 from analysis.text import windows
-
+from models.shape import SIDES, Mamba2Shape
 
 
 def _spike_stats(out: torch.Tensor) -> torch.Tensor:
@@ -33,20 +31,14 @@ def _spike_stats(out: torch.Tensor) -> torch.Tensor:
     return torch.stack([out.abs().sum(), out.clamp(min=0).sum(), (-out).clamp(min=0).sum()])
 
 
-def neuron_sites(model) -> dict[str, tuple[int, str, torch.nn.Module, torch.nn.Module]]:
-    """Module name -> (layer, site "u"/"y", neuron, projection) for every neuron of the model, in order."""
-    found = {}
-    for layer, mixer in enumerate(mixers(model)):
-        for site, side in SITES.items():
-            neuron = getattr(mixer, f"{side}_neuron", None)
-            if neuron is not None:
-                found[f"backbone.layers.{layer}.mixer.{side}_neuron"] = (layer, site, neuron, getattr(mixer, f"{side}_proj"))
-    return found
+def neuron_sites(model) -> dict:
+    """Neuron module name (``….in_proj.neuron``) -> its projection site (`model.spiking_projections()`)."""
+    return {f"{site.name}.neuron": site for site in model.spiking_projections()}
 
 
 def site_entries(layers: list[dict]) -> list[dict]:
-    """Every (layer, site) entry of a ``measure_firing_rates(...)["layers"]`` list, in order."""
-    return [entry for layer in layers for entry in layer["sites"].values()]
+    """Every (layer, side) entry of a ``measure_firing_rates(...)["layers"]`` list, in order."""
+    return [entry for layer in layers for entry in layer["sides"].values()]
 
 
 @torch.no_grad()
@@ -54,11 +46,12 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     """Run ``model`` on ``input_ids`` (``[B, L]``, or a stream ``[N]`` cut into ``seq_len`` windows) in its
     current mode (integer or spike-driven) and count each neuron's spikes.
 
-    Returns ``{"tokens", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sites": {"u": {...},
-    "y": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
-    site's entry is ``{"module", "spikes", "positive", "negative", "width", "k", "fr", "ac_estimate"}``; the overall ``fr_in`` /
-    ``fr_out`` are the means over layers (what the energy model sums). Sites without a neuron are absent
-    (a teacher has no layers and rates None)."""
+    Returns ``{"tokens", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sides": {"in": {...},
+    "out": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
+    side's entry (in: the in_proj input u, out: the out_proj input y) is ``{"module", "spikes", "positive",
+    "negative", "width", "k", "fr", "ac_estimate"}``; the overall ``fr_in`` / ``fr_out`` are the means over
+    layers (what the energy model sums). Sides without a neuron are absent (a teacher has no layers and
+    rates None)."""
     neurons = neuron_sites(model)
     cfg = model.config
     batches = [input_ids] if input_ids.dim() == 2 else windows(input_ids, seq_len or input_ids.numel())
@@ -73,33 +66,34 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
             monitor.clear_recorded_data()
     tokens = sum(b.numel() for b in batches)
     layers: dict[int, dict] = {}
-    for name, (layer, site, neuron, proj) in neurons.items():
+    for name, site in neurons.items():
         spikes, pos, neg = (int(v) for v in sums[name].tolist())
-        width, k = proj.in_features, neuron.D
-        layers.setdefault(layer, {"layer": layer, "sites": {}})["sites"][site] = {
+        proj = site.module
+        width, k = proj.in_features, proj.neuron.D
+        layers.setdefault(site.layer, {"layer": site.layer, "sides": {}})["sides"][site.side] = {
             "module": name, "spikes": spikes, "positive": pos, "negative": neg, "width": width, "k": k,
             "fr": firing_rate(spikes, tokens, width, k, cfg.T), "ac_estimate": spikes * proj.out_features,
         }
     ordered = [layers[i] for i in sorted(layers)]
     result = {"tokens": tokens, "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in, "neuron_out": cfg.neuron_out,
               "layers": ordered, "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
-    for site, key in (("u", "fr_in"), ("y", "fr_out")):
-        per_layer = [l["sites"][site]["fr"] for l in ordered if site in l["sites"]]
-        result[key + "_per_layer"] = per_layer or None
-        result[key] = sum(per_layer) / len(per_layer) if per_layer else None
+    for side in SIDES.values():
+        per_layer = [layer["sides"][side.name]["fr"] for layer in ordered if side.name in layer["sides"]]
+        result[side.rate + "_per_layer"] = per_layer or None
+        result[side.rate] = sum(per_layer) / len(per_layer) if per_layer else None
     return result
 
 
 @torch.no_grad()
 def count_accumulates(model, input_ids: torch.Tensor, seq_len: int | None = None) -> dict:
     """Run the model spike-driven (``set_spike_driven(True)``, restored afterwards) and report, per layer and
-    site, the accumulates each ``SpikeDrivenLinear`` performed (``ac_count``) beside the analytic
+    side, the accumulates each projection performed (``ac_count``) beside the analytic
     ``#spikes · out_features`` from the same run. Returns :func:`measure_firing_rates`' dict with
-    ``ac_measured`` added to every site and ``ac_measured_total`` / ``ac_estimate_total``."""
+    ``ac_measured`` added to every side and ``ac_measured_total`` / ``ac_estimate_total``."""
     neurons = neuron_sites(model)
-    was_spike_driven = any(n.spike_driven for _, _, n, _ in neurons.values())
-    for _, _, _, proj in neurons.values():
-        proj.reset_ac_count()
+    was_spike_driven = any(site.module.spike_driven for site in neurons.values())
+    for site in neurons.values():
+        site.module.reset_ac_count()
     model.set_spike_driven(True)
     try:
         result = measure_firing_rates(model, input_ids, seq_len)
@@ -107,7 +101,7 @@ def count_accumulates(model, input_ids: torch.Tensor, seq_len: int | None = None
         model.set_spike_driven(was_spike_driven)
     entries = site_entries(result["layers"])
     for e in entries:
-        e["ac_measured"] = neurons[e["module"]][3].ac_count
+        e["ac_measured"] = neurons[e["module"]].module.ac_count
     result["ac_measured_total"] = sum(e["ac_measured"] for e in entries)
     result["ac_estimate_total"] = sum(e["ac_estimate"] for e in entries)
     return result
@@ -143,7 +137,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
 
 
 def plot_firing_rates(result: dict, png_path):
-    """Per-layer firing rates of u and y (Table 12) and, for a spike-driven run, the accumulates measured
+    """Per-layer firing rates of the in_proj and out_proj inputs u and y (Table 12) and, for a spike-driven run, the accumulates measured
     (``ac_count``) beside ``#spikes · out_features``. The JSON beside the PNG is ``result``."""
     from analysis.figures import plt, save_figure
 
@@ -151,13 +145,13 @@ def plot_firing_rates(result: dict, png_path):
     fig, axes = plt.subplots(1, 2 if with_acs else 1, figsize=(11 if with_acs else 6, 4), squeeze=False)
     layers = [l["layer"] for l in result["layers"]]
     width = 0.4
-    for offset, site in ((-width / 2, "u"), (width / 2, "y")):
-        rates = [l["sites"][site]["fr"] if site in l["sites"] else 0.0 for l in result["layers"]]
-        axes[0, 0].bar([i + offset for i in layers], rates, width, label=f"{site} ({'in' if site == 'u' else 'out'}_proj input)")
+    for offset, side in zip((-width / 2, width / 2), SIDES.values()):
+        rates = [layer["sides"][side.name]["fr"] if side.name in layer["sides"] else 0.0 for layer in result["layers"]]
+        axes[0, 0].bar([i + offset for i in layers], rates, width, label=f"{side.symbol} ({side.module} input)")
     axes[0, 0].set_xticks(layers)
     axes[0, 0].set_xlabel("layer")
     axes[0, 0].set_ylabel("firing rate (Table 12)")
-    mean = ", ".join(f"{k} {result[k]:.4f}" for k in ("fr_in", "fr_out") if result[k] is not None)
+    mean = ", ".join(f"{s.rate} {result[s.rate]:.4f}" for s in SIDES.values() if result[s.rate] is not None)
     axes[0, 0].set_title(f"mean over layers: {mean}" if mean else "no neurons", fontsize=9)
     axes[0, 0].legend(fontsize=8)
     if with_acs:

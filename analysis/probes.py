@@ -1,10 +1,9 @@
 """Where the analysis looks inside a model: the inputs of every block's two projections.
 
-``u`` is the in_proj input (Eq 16, the block's normalised input) and ``y`` the out_proj input (Eq 20's
-gated-norm output). In a SpikingMamba block the spiking neuron sits in front of the projection (§4.1) and
-the projection is applied functionally, so the module that first receives ``u`` / ``y`` is the neuron when
-there is one and the projection otherwise; hooks go there. With T > 1 the neuron receives the input
-repeated T times (``[T, B, L, C]``); probes report one copy.
+Each block has two `SpikingProjection`s (`model.projections()`): side "in" (in_proj, whose input is u,
+Eq 16 — the block's normalised input) and side "out" (out_proj, whose input is y, Eq 20's gated-norm
+output); `models.shape.SIDES` names them. A forward pre-hook on the projection sees its input before the
+neuron (if any), so the same probe works on a teacher and on a student.
 """
 
 from __future__ import annotations
@@ -15,34 +14,20 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-SITES = {"u": "in", "y": "out"}
+from models.shape import SIDES
 
 
-def mixers(model: nn.Module) -> list[nn.Module]:
-    """The Mamba2 mixers of a SpikingMambaForCausalLM (``backbone.layers.N.mixer``), in layer order."""
+def projection_sites(model: nn.Module) -> list:
+    """``model.projections()`` (name, layer, side, module), or a ValueError for a model without them."""
     try:
-        return [layer.mixer for layer in model.backbone.layers]
+        return model.projections()
     except AttributeError:
-        raise ValueError(
-            f"{type(model).__name__} has no backbone.layers[*].mixer; pass a SpikingMambaForCausalLM"
-        ) from None
-
-
-def entry_module(mixer: nn.Module, site: str) -> nn.Module:
-    """The module whose first input is ``u`` (site "u") or ``y`` (site "y") in this mixer."""
-    if site not in SITES:
-        raise ValueError(f"site={site!r}; choose 'u' (in_proj input) or 'y' (out_proj input)")
-    side = SITES[site]
-    neuron = getattr(mixer, f"{side}_neuron", None)
-    return neuron if neuron is not None else getattr(mixer, f"{side}_proj")
-
-
-def _repeats_T(mixer: nn.Module, site: str) -> bool:
-    return getattr(mixer, f"{SITES[site]}_neuron", None) is not None and getattr(mixer.config, "T", 1) > 1
+        raise ValueError(f"{type(model).__name__} has no projections(); pass a SpikingMambaForCausalLM") from None
 
 
 def layer_indices(model: nn.Module, layers: Iterable[int] | None) -> list[int]:
-    n = len(mixers(model))
+    """``layers`` (default: every block) sorted, each checked against the model's blocks."""
+    n = len({site.layer for site in projection_sites(model)})
     chosen = list(range(n)) if layers is None else sorted(set(int(i) for i in layers))
     bad = [i for i in chosen if not 0 <= i < n]
     if bad:
@@ -50,35 +35,36 @@ def layer_indices(model: nn.Module, layers: Iterable[int] | None) -> list[int]:
     return chosen
 
 
+def check_side(side: str) -> str:
+    if side not in SIDES:
+        raise ValueError(f"side={side!r}; choose 'in' (in_proj input u) or 'out' (out_proj input y)")
+    return side
+
+
 @contextmanager
 def hook_projection_inputs(
     model: nn.Module,
     fn: Callable[[int, str, torch.Tensor], torch.Tensor | None],
-    sites: Iterable[str] = ("u", "y"),
+    sides: Iterable[str] = tuple(SIDES),
     layers: Iterable[int] | None = None,
 ):
-    """Call ``fn(layer, site, x)`` with each projection input ``x`` [B, L, C] during forwards in the block.
+    """Call ``fn(layer, side, x)`` with each projection input ``x`` [B, L, C] during forwards in the block;
+    if ``fn`` returns a tensor, it replaces the input."""
+    sides = {check_side(s) for s in sides}
+    chosen = set(layer_indices(model, layers))
 
-    If ``fn`` returns a tensor, it replaces the input (for T > 1, the T copies are all replaced)."""
-    all_mixers = mixers(model)
-    handles = []
-
-    def make(layer: int, site: str, repeated: bool):
+    def make(layer: int, side: str):
         def pre_hook(module, args):
-            x = args[0]
-            new = fn(layer, site, x[0] if repeated else x)
-            if new is None:
-                return None
-            new = new.unsqueeze(0).expand_as(x) if repeated else new
-            return (new, *args[1:])
+            new = fn(layer, side, args[0])
+            return None if new is None else (new, *args[1:])
 
         return pre_hook
 
+    handles = []
     try:
-        for i in layer_indices(model, layers):
-            for site in sites:
-                module = entry_module(all_mixers[i], site)
-                handles.append(module.register_forward_pre_hook(make(i, site, _repeats_T(all_mixers[i], site))))
+        for site in projection_sites(model):
+            if site.layer in chosen and site.side in sides:
+                handles.append(site.module.register_forward_pre_hook(make(site.layer, site.side)))
         yield
     finally:
         for h in handles:

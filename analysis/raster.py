@@ -83,22 +83,25 @@ def plot_rasters(
 def model_spike_trains(model, input_ids: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
     """Spike-driven run of ``model`` on the first sequence of ``input_ids`` [B, L]: for every neuron of
     ``layers`` (default all), its signed micro-step spikes ``[T·D, L, N]`` keyed ``"layer i · u"`` (in_proj
-    input) / ``"layer i · y"`` (out_proj input). The model's mode is restored afterwards."""
+    input) / ``"layer i · y"`` (out_proj input), the paper's symbols (`models.shape.SIDES`). The model's
+    mode is restored afterwards."""
     from spikingjelly.activation_based.monitor import OutputMonitor
 
     from analysis.firing_rates import neuron_sites
     from analysis.probes import layer_indices
+    from models.shape import SIDES
     from neurons import SpikingNode
 
     sites = neuron_sites(model)
     if not sites:
         raise ValueError("the model has no spiking neurons (a teacher): there are no spikes to draw")
     chosen = set(layer_indices(model, layers))
-    was = any(n.spike_driven for _, _, n, _ in sites.values())
+    was = any(site.module.spike_driven for site in sites.values())
     model.eval().set_spike_driven(True)
     try:
         with OutputMonitor(model, instance=SpikingNode, function_on_output=lambda s: s[:, 0].detach()) as mon:
             model(input_ids[:1])
     finally:
         model.set_spike_driven(was)
-    return {f"layer {layer} · {site}": mon[name][0] for name, (layer, site, _, _) in sites.items() if layer in chosen}
+    return {f"layer {site.layer} · {SIDES[site.side].symbol}": mon[name][0]
+            for name, site in sites.items() if site.layer in chosen}

@@ -35,14 +35,12 @@ def _forward(model, ids: torch.Tensor, spike_driven: bool):
 
 
 def _capture_neuron_outputs(model, ids: torch.Tensor) -> dict[str, list[torch.Tensor]]:
-    """Integer-mode outputs q [1, L, d] of every in_neuron / out_neuron, in layer order."""
+    """Integer-mode outputs q [1, L, d] of every spiking projection's neuron, per side, in layer order."""
     captured: dict[str, list[torch.Tensor]] = {"in": [], "out": []}
     hooks = []
-    for layer in model.backbone.layers:
-        for side in captured:
-            neuron = getattr(layer.mixer, f"{side}_neuron")
-            hooks.append(neuron.register_forward_hook(
-                lambda mod, args, out, side=side: captured[side].append(out.detach().clone())))
+    for site in model.spiking_projections():
+        hooks.append(site.module.neuron.register_forward_hook(
+            lambda mod, args, out, side=site.side: captured[side].append(out.detach().clone())))
     model.set_spike_driven(False)
     try:
         with torch.inference_mode():
@@ -106,9 +104,9 @@ def spike_driven_results(student, shapes: BenchShapes, device) -> list[Result]:
         "one forward, spike-driven / integer mode",
         seconds={name: statistics.median(times) for name, times in t.items()},
     )]
-    middle = student.backbone.layers[len(student.backbone.layers) // 2].mixer
-    for side in ("in", "out"):
-        rates = [firing_rate(q, shapes.D) for q in captured[side]]
-        q = captured[side][len(rates) // 2]
-        results.append(_linear_result(side, getattr(middle, f"{side}_proj"), q, rates, shapes, device))
+    middle = student.config.n_layer // 2
+    for site in student.spiking_projections():
+        if site.layer == middle:
+            rates = [firing_rate(q, shapes.D) for q in captured[site.side]]
+            results.append(_linear_result(site.side, site.module, captured[site.side][middle], rates, shapes, device))
     return results

@@ -9,20 +9,12 @@ config (or the model) registers ``spiking_mamba`` with transformers' ``AutoConfi
 
 import importlib
 
-_EXPORTS = {
-    "SpikingMambaConfig": "models.configuration",
-    "SpikingMambaForCausalLM": "models.modeling",
-    "SpikingMambaModel": "models.modeling",
-    "Mamba2Shape": "models.shape",
-}
-__all__ = list(_EXPORTS)
+_HOMES = {"SpikingMambaConfig": "configuration", "SpikingMambaForCausalLM": "modeling",
+          "SpikingMambaModel": "modeling", "Mamba2Shape": "shape"}
+__all__ = list(_HOMES)
 
 
 def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'models' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__():
-    return sorted(__all__)
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

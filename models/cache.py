@@ -16,9 +16,9 @@ class Mamba2Cache:
     is_croppable = False
 
     def __init__(self, config: SpikingMambaConfig, batch_size: int, dtype=torch.float32, device=None):
-        c = config
-        self.conv_states = torch.zeros(c.n_layer, batch_size, c.conv_dim, c.d_conv, dtype=dtype, device=device)
-        self.ssm_states = torch.zeros(c.n_layer, batch_size, c.nheads, c.headdim, c.d_state,
+        c, s = config, config.shape
+        self.conv_states = torch.zeros(c.n_layer, batch_size, s.conv_dim, c.d_conv, dtype=dtype, device=device)
+        self.ssm_states = torch.zeros(c.n_layer, batch_size, s.nheads, c.headdim, c.d_state,
                                       dtype=torch.float32, device=device)
         self.seqlen_offset = 0  # tokens consumed so far
 

@@ -27,6 +27,9 @@ import tempfile
 import torch
 
 from models.configuration import SpikingMambaConfig, default_sgc_layers
+from models.sgc import is_sgc_key, rename_legacy_keys
+from models.shape import SIDES
+from neurons.kinds import NONE
 
 # mamba_ssm `MambaConfig` defaults (mamba_ssm/models/config_mamba.py).
 MAMBA_SSM_LM_DEFAULTS = dict(d_intermediate=0, vocab_size=50277, ssm_cfg={}, attn_layer_idx=[], attn_cfg={},
@@ -210,7 +213,7 @@ def config_from_transformers(cfg: dict) -> dict:
 def transformers_config_dict(config: SpikingMambaConfig) -> dict:
     """The inverse of `config_from_transformers` (for writing transformers-format checkpoints)."""
     out = {theirs: getattr(config, ours) for theirs, ours in TRANSFORMERS_FIELDS.items()}
-    out.update(num_heads=config.nheads, time_step_limit=tuple(config.dt_limit))
+    out.update(num_heads=config.shape.nheads, time_step_limit=tuple(config.dt_limit))
     return out
 
 
@@ -264,7 +267,10 @@ def _load_file(path: str) -> dict[str, torch.Tensor]:
 
 
 def to_our_names(state: dict[str, torch.Tensor], fmt: str) -> dict[str, torch.Tensor]:
-    """Rename a checkpoint's keys to mamba_ssm names (transformers: backbone.embeddings -> embedding)."""
+    """Rename a checkpoint's keys to ours: mamba_ssm names (transformers: backbone.embeddings ->
+    embedding), and SpikingMamba SGC keys of older checkpoints (`models.sgc.rename_legacy_keys`)."""
+    if fmt == "spiking_mamba":
+        return rename_legacy_keys(state)
     if fmt != "transformers":
         return state
     return {k.replace("backbone.embeddings.", "backbone.embedding.", 1): v for k, v in state.items()}
@@ -276,8 +282,8 @@ def assign_weights(model, state: dict[str, torch.Tensor], source: str) -> None:
     the first tensor whose shape does not fit the config."""
     expected = model.state_dict()
     tied = model.config.tie_word_embeddings
-    sgc = {k for k in expected if "_sgc." in k}
-    state = {k: v for k, v in state.items() if "_sgc." not in k or k in sgc}  # SGC not asked for: drop
+    sgc = {k for k in expected if is_sgc_key(k)}
+    state = {k: v for k, v in state.items() if not is_sgc_key(k) or k in sgc}  # SGC not asked for: drop
     if tied:
         state.pop("lm_head.weight", None)  # mamba_ssm saves the tied copy too
     required = set(expected) - sgc - ({"lm_head.weight"} if tied else set())
@@ -298,15 +304,15 @@ def assign_weights(model, state: dict[str, torch.Tensor], source: str) -> None:
     if tied:
         model.tie_weights()
     loaded_sgc = {k.rsplit(".", 1)[0] for k in state if k in sgc}
-    for name, module in model.named_modules():
-        if name.endswith("_sgc") and name not in loaded_sgc:
-            module.init_from_projection()
+    for site in model.spiking_projections():
+        if site.module.sgc is not None and f"{site.name}.sgc" not in loaded_sgc:
+            site.module.sgc.init_from_projection()
 
 
 # ---------------------------------------------------------------- from_pretrained ---------------
 
 def _is_spiking(config_kwargs: dict) -> bool:
-    return any(config_kwargs.get(f"neuron_{side}", "none") != "none" for side in ("in", "out"))
+    return any(config_kwargs.get(side.neuron_field, NONE) != NONE for side in SIDES.values())
 
 
 def _is_unset(value) -> bool:
@@ -350,11 +356,11 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
     map_device = _single_device(device_map)
     if device is not None and map_device is not None and torch.device(device) != torch.device(map_device):
         raise ValueError(f"device={device!r} and device_map={device_map!r} disagree; pass one of them")
-    for side in ("in", "out"):
+    for side in SIDES.values():
         if neuron is not None:
-            overrides.setdefault(f"neuron_{side}", neuron)
+            overrides.setdefault(side.neuron_field, neuron)
         if v_threshold is not None:
-            overrides.setdefault(f"v_threshold_{side}", v_threshold)
+            overrides.setdefault(side.threshold_field, v_threshold)
 
     directory = resolve_checkpoint_dir(name_or_path, revision, cache_dir, token, local_files_only,
                                        subfolder, force_download)
@@ -368,10 +374,9 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
     kwargs.update(overrides)
     if sgc_layers is not None:
         kwargs["sgc_layers"] = list(sgc_layers)
-    elif not _is_spiking(kwargs):
-        kwargs["sgc_layers"] = []  # the teacher (or a student loaded as plain Mamba2): nothing to compensate
-    elif not saved_student:  # a new student built from a teacher: first, middle and last block (§4.3)
-        kwargs["sgc_layers"] = default_sgc_layers(kwargs["n_layer"])
+    elif not saved_student or not _is_spiking(kwargs):  # a student built from a teacher, or a teacher
+        kwargs["sgc_layers"] = default_sgc_layers(
+            kwargs["n_layer"], *(kwargs.get(side.neuron_field, NONE) for side in SIDES.values()))
     # else: a saved student keeps its saved list ([] for an inference checkpoint, the trained branches
     # of a keep_sgc=True checkpoint), also when neuron= changes its neuron kind
     cfg = SpikingMambaConfig(**kwargs)

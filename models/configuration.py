@@ -73,27 +73,11 @@ class SpikingMambaConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
         self.validate()
 
-    # ---- derived sizes (Appendix A: H heads of P channels, N states, G groups): models/shape.py ----
     @property
     def shape(self) -> Mamba2Shape:
+        """The derived sizes (Appendix A: d_inner, nheads, conv_dim, d_in_proj; `models.shape`)."""
         return Mamba2Shape(d_model=self.d_model, n_layer=self.n_layer, d_state=self.d_state, headdim=self.headdim,
                            expand=self.expand, ngroups=self.ngroups, d_conv=self.d_conv)
-
-    @property
-    def d_inner(self) -> int:
-        return self.shape.d_inner
-
-    @property
-    def nheads(self) -> int:
-        return self.shape.nheads
-
-    @property
-    def conv_dim(self) -> int:
-        return self.shape.conv_dim
-
-    @property
-    def d_in_proj(self) -> int:
-        return self.shape.d_in_proj
 
     @property
     def is_spiking(self) -> bool:
@@ -133,8 +117,13 @@ class SpikingMambaConfig(PretrainedConfig):
 
 
 
-def default_sgc_layers(n_layer: int) -> list[int]:
-    """§4.3: the SGC path on the first, middle and last block."""
+def default_sgc_layers(n_layer: int, neuron_in: str, neuron_out: str) -> list[int]:
+    """The blocks a student trains with an SGC branch when none are asked for (§4.3: the first, middle
+    and last block); none for a model without spiking neurons (the Mamba2 teacher: nothing to
+    compensate). The one owner of this rule: `from_pretrained` (a student built from a teacher), the
+    distillation and the RL pipelines all call it."""
+    if neuron_in == NONE and neuron_out == NONE:
+        return []
     return sorted({0, n_layer // 2, n_layer - 1})
 
 AutoConfig.register(SpikingMambaConfig.model_type, SpikingMambaConfig, exist_ok=True)

@@ -2,10 +2,13 @@
 
 One block, read top to bottom in `Mamba2Mixer.forward`:
 
-    u ─ in_neuron ─ in_proj (Eq 16) ─ split z | xBC | Δ (Eq 17)
+    u ─ in_proj: neuron + linear (Eq 16) ─ split z | xBC | Δ (Eq 17)
         xBC ─ causal depthwise conv + SiLU ─ split x | B | C
         x, Δ, B, C ─ SSD scan (Eq 18–19, + D·x skip) ─ y
-        y, z ─ gated RMSNorm (Eq 20) ─ out_neuron ─ out_proj (Eq 21)
+        y, z ─ gated RMSNorm (Eq 20) ─ out_proj: neuron + linear (Eq 21)
+
+The two projections are `models.projection.SpikingProjection`s (§4.1: the neuron, the linear, the SGC
+branch); with neuron "none" they are plain linears and the block is exactly Mamba2.
 
 Plain PyTorch runs everywhere: `ssd_chunked` is the chunked SSD algorithm for whole sequences (as in
 mamba_ssm's `modules/ssd_minimal.py`) and `ssd_step` the recurrence for one decoded token. On CUDA
@@ -24,6 +27,7 @@ from torch import nn
 
 from models import kernels
 from models.configuration import SpikingMambaConfig
+from models.projection import SpikingProjection
 
 
 # ---------------------------------------------------------------- SSD scan (Eq 18–19) ----------
@@ -166,37 +170,28 @@ class GatedRMSNorm(nn.Module):
 # ---------------------------------------------------------------- the block --------------------
 
 class Mamba2Mixer(nn.Module):
-    """One Mamba2 mixer (Eq 16–21) with optional spiking neurons before in_proj and out_proj (§4.1).
+    """One Mamba2 mixer (Eq 16–21) whose in_proj and out_proj have optional spiking neurons (§4.1).
 
-    Children: in_neuron? · in_proj · conv1d · dt_bias · A_log · D · norm · out_neuron? · out_proj,
-    plus the SGC branches in_sgc? / out_sgc? on SGC layers (training only, §4.2).
+    Children: in_proj (neuron? · linear · sgc?) · conv1d · dt_bias · A_log · D · norm · out_proj (same).
     """
 
     def __init__(self, config: SpikingMambaConfig, layer_idx: int):
         super().__init__()
-        c = self.config = config
-        self.layer_idx = layer_idx
-        self.d_inner, self.nheads, self.headdim = c.d_inner, c.nheads, c.headdim
-        self.ngroups, self.d_state, self.conv_dim = c.ngroups, c.d_state, c.conv_dim
+        c, s = config, config.shape
+        self.config, self.layer_idx = config, layer_idx
+        self.d_inner, self.nheads, self.headdim = s.d_inner, s.nheads, c.headdim
+        self.ngroups, self.d_state, self.conv_dim = c.ngroups, c.d_state, s.conv_dim
         self.chunk_size, self.dt_limit = c.chunk_size, tuple(c.dt_limit)
 
-        self.in_neuron, self.in_proj = spiking_projection(c, "in", c.d_model, c.d_in_proj)
-        self.conv1d = nn.Conv1d(c.conv_dim, c.conv_dim, c.d_conv, groups=c.conv_dim,
+        self.in_proj = SpikingProjection(c, "in", layer_idx, *s.sides["in"])
+        self.conv1d = nn.Conv1d(s.conv_dim, s.conv_dim, c.d_conv, groups=s.conv_dim,
                                 padding=c.d_conv - 1, bias=c.conv_bias)
-        self.dt_bias = nn.Parameter(torch.zeros(c.nheads))
-        self.A_log = nn.Parameter(torch.zeros(c.nheads))
-        self.D = nn.Parameter(torch.ones(c.d_inner if c.D_has_hdim else c.nheads))
-        self.norm = (GatedRMSNorm(c.d_inner, c.d_inner // c.ngroups, c.norm_epsilon, c.norm_before_gate)
+        self.dt_bias = nn.Parameter(torch.zeros(s.nheads))
+        self.A_log = nn.Parameter(torch.zeros(s.nheads))
+        self.D = nn.Parameter(torch.ones(s.d_inner if c.D_has_hdim else s.nheads))
+        self.norm = (GatedRMSNorm(s.d_inner, s.d_inner // c.ngroups, c.norm_epsilon, c.norm_before_gate)
                      if c.rmsnorm else None)
-        self.out_neuron, self.out_proj = spiking_projection(c, "out", c.d_inner, c.d_model)
-        self.spike_driven = False
-        if layer_idx in c.sgc_layers:
-            from models.sgc import SGCBranch
-
-            if self.in_neuron is not None:
-                self.in_sgc = SGCBranch(self.in_proj, c.D, c.v_threshold_in)
-            if self.out_neuron is not None:
-                self.out_sgc = SGCBranch(self.out_proj, c.D, c.v_threshold_out)
+        self.out_proj = SpikingProjection(c, "out", layer_idx, *s.sides["out"])
 
         self.register_state_dict_post_hook(contiguous_state)
 
@@ -217,19 +212,21 @@ class Mamba2Mixer(nn.Module):
         padded positions before in_proj and after the conv, as mamba_ssm / transformers do."""
         if attention_mask is not None:
             u = u * attention_mask[..., None].to(u.dtype)
-        zxbcdt, loss_in = self._project("in", u, attention_mask)                         # Eq 16
+        zxbcdt = self.in_proj(u)                                                          # Eq 16
+        loss_in = self.in_proj.hidden_loss(u, zxbcdt, attention_mask)                     # Eq 10
         z, xBC, dt = zxbcdt.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)    # Eq 17
         xBC = self._conv(xBC, conv_state)
         if attention_mask is not None:
             xBC = xBC * attention_mask[..., None].to(xBC.dtype)
         y = self._scan(*self._split_xBC(xBC), dt, ssm_state)                              # Eq 18–19
         y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
-        out, loss_out = self._project("out", y, attention_mask)                         # Eq 21
+        out = self.out_proj(y)                                                            # Eq 21
+        loss_out = self.out_proj.hidden_loss(y, out, attention_mask)                      # Eq 10
         return out, _add(loss_in, loss_out)
 
     def forward_step(self, u, conv_state, ssm_state):
         """One decoded token: u [B, 1, d_model] -> [B, 1, d_model]; the cache is updated in place."""
-        zxbcdt, _ = self._project("in", u[:, 0], None)                                  # Eq 16
+        zxbcdt = self.in_proj(u[:, 0])                                                    # Eq 16
         z, xBC, dt = zxbcdt.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)    # Eq 17
         k = kernels.cuda_kernels(u)
         if k is not None and k.conv_update is not None:
@@ -248,22 +245,9 @@ class Mamba2Mixer(nn.Module):
         else:
             y = ssd_step(ssm_state, x, dt, A, B, C).addcmul_(x, self._D_heads())         # Eq 18–19
         y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
-        out, _ = self._project("out", y, None)                                          # Eq 21
-        return out[:, None]
+        return self.out_proj(y)[:, None]                                                  # Eq 21
 
     # ---- pieces --------------------------------------------------------------------------------
-    def _project(self, side: str, x, attention_mask):
-        """§4.1 neuron + projection (+ SGC loss in training) for side "in" or "out"."""
-        neuron, proj = getattr(self, f"{side}_neuron"), getattr(self, f"{side}_proj")
-        if neuron is None:
-            return proj(x), None
-        v_th = getattr(self.config, f"v_threshold_{side}")
-        y = spike_project(neuron, proj, x, v_th, self.config.T, self.spike_driven)
-        sgc = getattr(self, f"{side}_sgc", None)
-        if sgc is None or not self.training:
-            return y, None
-        return y, sgc(x, y, attention_mask)
-
     def _conv(self, xBC, conv_state):
         """xBC [B, L, conv_dim] -> SiLU(causal conv) [B, L, conv_dim]; cache updated in place."""
         x = xBC.transpose(1, 2)
@@ -348,41 +332,3 @@ def contiguous_state(module, state_dict, prefix, local_metadata):
     for key, value in state_dict.items():
         if key.startswith(prefix) and not isinstance(value, nn.Parameter) and not value.is_contiguous():
             state_dict[key] = value.contiguous()
-
-
-# ---------------------------------------------------------------- §4.1 spiking projections -----
-
-def spiking_projection(config: SpikingMambaConfig, side: str, d_in: int, d_out: int):
-    """(neuron or None, linear) for the "in" or "out" projection of a block (§3.2, §4.1)."""
-    kind = getattr(config, f"neuron_{side}")
-    if kind == "none":
-        return None, nn.Linear(d_in, d_out, bias=config.bias)
-    from neurons import SpikeDrivenLinear, make_neuron
-
-    neuron = make_neuron(kind, D=config.D, beta=config.beta, alpha=config.alpha,
-                         v_threshold=getattr(config, f"v_threshold_{side}"),
-                         step_mode="s" if config.T == 1 else "m")
-    return neuron, SpikeDrivenLinear(d_in, d_out, bias=config.bias)
-
-
-def spike_project(neuron, proj, x, v_th: float, T: int, spike_driven: bool):
-    """Eq 4 / Eq 9: y = (V_th / T) · W Σ_t f_SN(x)_t + b, for x [..., d_in] -> [..., d_out].
-
-    The neuron normalises x by V_th and emits counts in units of V_th; over its T logical steps
-    (the same input repeated, membrane carried between them; reset after every call so that tokens
-    and batches stay independent) the counts are summed. Integer mode feeds the count to the dense
-    linear; spike-driven mode feeds the neuron's signed binary micro-step spikes to
-    `SpikeDrivenLinear.forward_spikes`, which only accumulates weight columns. V_th / T is one
-    multiply per output element, skipped when it is 1 (the paper's V_th = 1, T = 1)."""
-    if T > 1:
-        x = x.unsqueeze(0).expand(T, *x.shape)
-    s = neuron(x)                      # [..] counts, or signed spikes [T·D, ..] when spike-driven
-    neuron.reset()
-    if spike_driven:
-        y = proj.forward_spikes(s)
-    else:
-        y = proj(s.sum(0) if T > 1 else s)
-    scale = v_th / T
-    if scale == 1.0:
-        return y
-    return y * scale if proj.bias is None else (y - proj.bias) * scale + proj.bias

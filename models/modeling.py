@@ -22,7 +22,21 @@ from transformers.utils import ModelOutput
 from models.cache import Mamba2Cache
 from models.configuration import SpikingMambaConfig
 from models.mamba2 import GatedRMSNorm, Mamba2Mixer, RMSNorm, contiguous_state, set_decode_layout
-from models.sgc import SGCBranch
+from models.projection import ProjectionSite, projection_sites
+from models.sgc import SGCBranch, is_sgc_key
+
+
+@dataclass
+class SpikingMambaOutput(ModelOutput):
+    """The backbone's output (transformers' ``Mamba2Output`` plus L_hidden). last_hidden_state: after
+    norm_f [B, L, d_model]; cache_params: the recurrent cache (use_cache); hidden_states: residual stream
+    after the embedding and after each block (n_layer + 1 tensors, the last before norm_f); loss_hidden:
+    Eq 10 summed over the SGC projections (None without SGC or outside training)."""
+
+    last_hidden_state: torch.Tensor | None = None
+    cache_params: Mamba2Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    loss_hidden: torch.Tensor | None = None
 
 
 @dataclass
@@ -85,17 +99,36 @@ class SpikingMambaPreTrainedModel(PreTrainedModel):
 
 
 class SpikingMambaModel(nn.Module):
-    """The backbone: embedding, n_layer blocks, final RMSNorm (mamba_ssm `MixerModel` names)."""
+    """The backbone: embedding, n_layer blocks, final RMSNorm (mamba_ssm `MixerModel` names), called as
+    transformers' ``Mamba2Model`` is (TRL reads ``model.base_model(input_ids=...).last_hidden_state``)."""
 
     def __init__(self, config: SpikingMambaConfig):
         super().__init__()
+        self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Mamba2Block(config, i) for i in range(config.n_layer))
         self.norm_f = RMSNorm(config.d_model, config.norm_epsilon)
         self.residual_in_fp32 = config.residual_in_fp32
 
-    def forward(self, inputs_embeds, cache: Mamba2Cache | None, attention_mask, output_hidden_states: bool):
-        """[B, L, d_model] -> (normed [B, L, d_model], L_hidden or None, hidden_states or None)."""
+    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, cache_params: Mamba2Cache | None = None,
+                use_cache: bool | None = False, output_hidden_states: bool | None = False,
+                return_dict: bool | None = True, **kwargs) -> SpikingMambaOutput | tuple:
+        """input_ids [B, L] (or inputs_embeds [B, L, d_model]) -> `SpikingMambaOutput`.
+
+        With ``cache_params`` the tokens continue the cached sequence (one token: the recurrent step;
+        several: the chunked scan from the cached state) and the cache is updated in place;
+        ``use_cache=True`` creates the cache when none is given. ``attention_mask`` [B, L] (1 = token,
+        0 = padding) zeroes padding; a mask of another length (generate() passes the whole history's) is
+        ignored, the prompt's having been applied when it was prefilled."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.embedding(input_ids)
+        if cache_params is None and use_cache:
+            cache_params = Mamba2Cache(self.config, inputs_embeds.shape[0], inputs_embeds.dtype, inputs_embeds.device)
+        if attention_mask is not None and attention_mask.shape[-1] != inputs_embeds.shape[1]:
+            attention_mask = None
+        cache = cache_params
         residual = inputs_embeds.float() if self.residual_in_fp32 else inputs_embeds
         hidden, loss_hidden = ((residual,) if output_hidden_states else None), None
         step = cache is not None and cache.seqlen_offset > 0 and residual.shape[1] == 1
@@ -110,7 +143,11 @@ class SpikingMambaModel(nn.Module):
                     loss_hidden = loss if loss_hidden is None else loss_hidden + loss
             if output_hidden_states:
                 hidden += (residual,)
-        return self.norm_f(residual), loss_hidden, hidden
+        if cache is not None:
+            cache.seqlen_offset += inputs_embeds.shape[1]
+        out = SpikingMambaOutput(last_hidden_state=self.norm_f(residual), cache_params=cache, hidden_states=hidden,
+                                 loss_hidden=loss_hidden)
+        return out.to_tuple() if return_dict is False else out
 
 
 class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
@@ -155,21 +192,11 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         several: the chunked scan from the cached state); ``use_cache=True`` creates the cache when
         none is given. ``labels`` [B, L] give the shifted next-token CE (-100 ignored). ``loss`` is the
         CE only; pipelines add ``loss_hidden`` (Eq 12). ``attention_mask`` [B, L] zeroes padding."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        if inputs_embeds is None:
-            inputs_embeds = self.backbone.embedding(input_ids)
-        if cache_params is None and use_cache:
-            cache_params = Mamba2Cache(self.config, inputs_embeds.shape[0], inputs_embeds.dtype,
-                                       inputs_embeds.device)
-        if attention_mask is not None and attention_mask.shape[-1] != inputs_embeds.shape[1]:
-            attention_mask = None  # generate() passes the whole history's mask; the prompt's was applied
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        hidden, loss_hidden, all_hidden = self.backbone(
-            inputs_embeds, cache_params, attention_mask, bool(output_hidden_states))
-        if cache_params is not None:
-            cache_params.seqlen_offset += inputs_embeds.shape[1]
+        base = self.backbone(input_ids, inputs_embeds, attention_mask, cache_params, use_cache,
+                             bool(output_hidden_states))
+        hidden, loss_hidden = base.last_hidden_state, base.loss_hidden
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         logits = self.lm_head(hidden.to(self.lm_head.weight.dtype)).float()
@@ -179,7 +206,7 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         if loss_hidden is None:
             loss_hidden = logits.new_zeros(())
         out = SpikingMambaCausalLMOutput(loss=loss, logits=logits, loss_hidden=loss_hidden,
-                                         cache_params=cache_params, hidden_states=all_hidden)
+                                         cache_params=base.cache_params, hidden_states=base.hidden_states)
         return out.to_tuple() if return_dict is False else out
 
     def prepare_inputs_for_generation(self, input_ids, cache_params=None, attention_mask=None, **kwargs):
@@ -190,21 +217,26 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
         return super().prepare_inputs_for_generation(
             input_ids, cache_params=cache_params, attention_mask=attention_mask, **kwargs)
 
-    # ---- spiking switches --------------------------------------------------------------------
+    # ---- the spiking projections (§4.1) ---------------------------------------------------------
+    def projections(self) -> list[ProjectionSite]:
+        """Every block's in_proj and out_proj as (name, layer, side, module), in layer order."""
+        return projection_sites(self)
+
+    def spiking_projections(self) -> list[ProjectionSite]:
+        """The projections with a neuron in front (none for the Mamba2 teacher)."""
+        return projection_sites(self, spiking_only=True)
+
     def set_spike_driven(self, enabled: bool = True) -> "SpikingMambaForCausalLM":
-        """Switch every neuron between integer mode (False) and spike-driven inference (True):
-        micro-step spikes (Eq 7–8) into `SpikeDrivenLinear.forward_spikes` (Eq 9)."""
-        for block in self.backbone.layers:
-            mixer = block.mixer
-            mixer.spike_driven = bool(enabled)
-            for neuron in (mixer.in_neuron, mixer.out_neuron):
-                if neuron is not None:
-                    neuron.spike_driven = bool(enabled)
+        """Switch every spiking projection between integer mode (False) and spike-driven inference
+        (True): micro-step spikes (Eq 7–8) into `SpikeDrivenLinear.forward_spikes` (Eq 9)."""
+        for site in self.spiking_projections():
+            site.module.spike_driven = enabled
         return self
 
     def sgc_parameters(self):
         """The SGC branches' W′ (and bias): trained, never part of inference (§4.2)."""
-        return [p for n, p in self.named_parameters() if "_sgc." in n]
+        return [p for site in self.spiking_projections() if site.module.sgc is not None
+                for p in site.module.sgc.parameters()]
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save_pretrained(self, save_directory, keep_sgc: bool = False, state_dict: dict | None = None, **kwargs):
@@ -230,7 +262,7 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
                 raise ValueError(f"save_pretrained(state_dict=...): tensors {unexpected[:8]}"
                                  f"{' ...' if len(unexpected) > 8 else ''} are not in this model (names must "
                                  "match model.state_dict(), e.g. without a 'module.' prefix)")
-        state = {k: v for k, v in state_dict.items() if keep_sgc or "_sgc." not in k}
+        state = {k: v for k, v in state_dict.items() if keep_sgc or not is_sgc_key(k)}
         if self.config.tie_word_embeddings:
             state.pop("lm_head.weight", None)  # the embedding is the saved copy (as mamba_ssm ties it)
         sgc_layers = self.config.sgc_layers

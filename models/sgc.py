@@ -1,7 +1,7 @@
 """Smoothed Gradient Compensation (SGC) path, §4.2, Eq 10–11 — training only.
 
-Beside a spiking projection y = W f_SN(x) (scaled by V_th, see `models.mamba2.spike_project`) the
-branch computes y′ = V_th · W′ f_m(x / V_th) + b′ with the range-preserving mimic (Eq 11)
+Beside a spiking projection y = W f_SN(x) (scaled by V_th, see `models.projection.SpikingProjection`,
+whose ``sgc`` child this branch is) the branch computes y′ = V_th · W′ f_m(x / V_th) + b′ with the range-preserving mimic (Eq 11)
 
     f_m(h) = D · tanh(h)          (h = x / V_th, the neuron's normalised input; range [−D, D])
 
@@ -19,9 +19,37 @@ dropped from inference checkpoints, and is not part of inference compute. W′ s
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# State-dict keys of the branches: backbone.layers.N.mixer.{in,out}_proj.sgc.{weight,bias}.
+_SGC_KEY = re.compile(r"^(?:.*\.)?layers\.(\d+)\.mixer\.(?:in|out)_proj\.sgc\.(?:weight|bias)$")
+# Keys students saved before the projections became modules (≤ 868bfe2) -> today's.
+LEGACY_SGC_KEYS = {".mixer.in_sgc.": ".mixer.in_proj.sgc.", ".mixer.out_sgc.": ".mixer.out_proj.sgc."}
+
+
+def is_sgc_key(key: str) -> bool:
+    """Whether ``key`` names an SGC branch's W′ or b′ in a state dict."""
+    return _SGC_KEY.match(key) is not None
+
+
+def sgc_layer(key: str) -> int:
+    """The block index of an SGC key (`is_sgc_key`)."""
+    return int(_SGC_KEY.match(key).group(1))
+
+
+def rename_legacy_keys(state: dict) -> dict:
+    """``state`` with SGC keys of older checkpoints (``mixer.in_sgc.weight``) renamed to today's
+    (``mixer.in_proj.sgc.weight``), as transformers renames moved keys at load time."""
+    def rename(key: str) -> str:
+        for old, new in LEGACY_SGC_KEYS.items():
+            key = key.replace(old, new)
+        return key
+
+    return {rename(k): v for k, v in state.items()}
 
 
 def hidden_alignment_loss(y: torch.Tensor, y_prime: torch.Tensor, mask: torch.Tensor | None = None):

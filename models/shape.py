@@ -1,7 +1,8 @@
-"""`Mamba2Shape`: the sizes of a Mamba2 block (Appendix A) and the released checkpoints' shapes.
+"""`Mamba2Shape`: the sizes of a Mamba2 block (Appendix A), the released checkpoints' shapes, and the two
+projections a block feeds through spiking neurons (`SIDES`, §4.1).
 
-The one place where the derived sizes are computed: `SpikingMambaConfig` reads them from here, and so
-does the energy model (Tables 10–12), which imports this module without torch (standard library only).
+The one place where these are defined: `SpikingMambaConfig`, the model and the energy model (Tables
+10–12) read them from here; the energy model imports this module without torch (standard library only).
 
 Paper notation: D = d_model, N = d_state, P = headdim, H = nheads, "2D" = d_inner (expand = 2),
 "4D + 2N + H" = d_in_proj (ngroups = 1).
@@ -11,6 +12,26 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two projections with a neuron in front (§4.1): its module name in the block, the
+    paper's symbol of its input and the equation defining it, its config fields and firing rate name."""
+
+    name: str
+    module: str
+    symbol: str
+    equation: str
+    neuron_field: str
+    threshold_field: str
+    rate: str
+
+
+SIDES = {
+    "in": Side("in", "in_proj", "u", "Eq 16", "neuron_in", "v_threshold_in", "fr_in"),
+    "out": Side("out", "out_proj", "y", "Eq 21", "neuron_out", "v_threshold_out", "fr_out"),
+}
 
 
 @dataclass(frozen=True)
@@ -55,9 +76,14 @@ class Mamba2Shape:
         return 2 * self.d_inner + 2 * self.ngroups * self.d_state + self.nheads
 
     @property
+    def sides(self) -> dict[str, tuple[int, int]]:
+        """Side name -> (in_features, out_features) of the two linears that spiking neurons feed (§4.1)."""
+        return {"in": (self.d_model, self.d_in_proj), "out": (self.d_inner, self.d_model)}
+
+    @property
     def projections(self) -> dict[str, tuple[int, int]]:
-        """(in_features, out_features) of the two linears that spiking neurons feed (§4.1)."""
-        return {"in_proj": (self.d_model, self.d_in_proj), "out_proj": (self.d_inner, self.d_model)}
+        """The same, keyed by module name ("in_proj", "out_proj")."""
+        return {SIDES[side].module: features for side, features in self.sides.items()}
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> "Mamba2Shape":

@@ -7,25 +7,15 @@ without torch.
 
 import importlib
 
-_EXPORTS = {
-    "functional": "neurons.functional",
-    "kinds": "neurons.kinds",
-    "make_neuron": "neurons.factory",
-    "LIFNode": "neurons.lif",
-    "ILIFNode": "neurons.ilif",
-    "TILIFNode": "neurons.tilif",
-    "SpikingNode": "neurons.node",
-    "SpikeDrivenLinear": "neurons.linear",
-}
-__all__ = list(_EXPORTS)
+_SUBMODULES = ("functional", "kinds")
+_NAMES = {"make_neuron": "factory", "LIFNode": "lif", "ILIFNode": "ilif", "TILIFNode": "tilif",
+          "SpikingNode": "node", "SpikeDrivenLinear": "linear"}
+__all__ = [*_SUBMODULES, *_NAMES]
 
 
 def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'neurons' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    return module if module.__name__ == f"neurons.{name}" else getattr(module, name)
-
-
-def __dir__():
-    return sorted(__all__)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,11 +24,12 @@ GRID = tuple(math.exp(math.log(0.05) + i * (math.log(4.0) - math.log(0.05)) / 63
 def projection_inputs(teacher, batch: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every in_proj input u (side "in") and out_proj input y (side "out") of ``teacher`` on ``batch``
     ``[B, L]``, all layers, flattened: ``{"in": [N_u], "out": [N_y]}``."""
-    from analysis.probes import SITES, hook_projection_inputs
+    from analysis.probes import hook_projection_inputs
+    from models.shape import SIDES
 
-    found = {side: [] for side in SITES.values()}
+    found = {side: [] for side in SIDES}
     teacher.eval()
-    with hook_projection_inputs(teacher, lambda layer, site, x: found[SITES[site]].append(x.flatten().float())):
+    with hook_projection_inputs(teacher, lambda layer, side, x: found[side].append(x.flatten().float())):
         teacher(batch)
     return {side: torch.cat(values) for side, values in found.items()}
 

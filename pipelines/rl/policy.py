@@ -1,5 +1,4 @@
-"""The policy (a distilled SpikingMamba, SGC kept), its frozen reference, the tokenizer, and the one
-adaptation TRL needs.
+"""The policy (a distilled SpikingMamba, SGC kept), its frozen reference and the tokenizer.
 
 SGC during RL (§4.2, §5.3). An exported checkpoint (a distillation run's ``final/``) holds no SGC
 weights, so by default the policy gets fresh SGC branches with W′ ← W — the paper's initialisation,
@@ -10,17 +9,17 @@ adds to the DPO/KTO loss (``pipelines/rl/trainer.py``).
 
 The reference policy is a second, frozen load of the same checkpoint without SGC, in eval mode, passed
 to TRL explicitly (TRL would otherwise rebuild one from ``config._name_or_path`` with
-``AutoModelForCausalLM``, i.e. without our loading logic).
+``AutoModelForCausalLM``, i.e. without our loading logic). TRL scores sequences through
+``model.base_model(input_ids=..., attention_mask=..., use_cache=False).last_hidden_state``, which
+`SpikingMambaModel` serves as transformers' ``Mamba2Model`` does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers.utils import ModelOutput
 
-SGC_MARK = "_sgc."  # SGC parameters are named ...mixer.{in,out}_sgc.{weight,bias} (models/sgc.py)
+from models.sgc import is_sgc_key, rename_legacy_keys, sgc_layer
 
 
 def resolve_policy(cfg) -> str:
@@ -65,7 +64,7 @@ def _sgc_layers(cfg, path: str, sgc_state: dict | None) -> list[int]:
     if not cfg.sgc:
         return []
     if sgc_state is not None:
-        found = sorted({int(k.split(".")[2]) for k in sgc_state})  # backbone.layers.N.mixer.x_sgc.*
+        found = sorted({sgc_layer(k) for k in sgc_state})
         if cfg.sgc_layers is not None and sorted(cfg.sgc_layers) != found:
             raise ValueError(f"sgc_layers={cfg.sgc_layers} but sgc_init {cfg.sgc_init!r} holds SGC branches "
                              f"on layers {found}; drop sgc_layers or make them match")
@@ -75,7 +74,8 @@ def _sgc_layers(cfg, path: str, sgc_state: dict | None) -> list[int]:
     from models import SpikingMambaConfig
     from models.configuration import default_sgc_layers
 
-    return default_sgc_layers(SpikingMambaConfig.from_pretrained(path).n_layer)
+    config = SpikingMambaConfig.from_pretrained(path)
+    return default_sgc_layers(config.n_layer, config.neuron_in, config.neuron_out)
 
 
 def read_sgc_state(checkpoint_dir: str) -> tuple[dict, dict]:
@@ -87,11 +87,12 @@ def read_sgc_state(checkpoint_dir: str) -> tuple[dict, dict]:
         raise FileNotFoundError(f"sgc_init={checkpoint_dir!r} has no model.safetensors; give a distillation "
                                 "checkpoint directory (OUTPUT_DIR/checkpoints/step-N) or sgc_init=null")
     state = load_file(str(file))
-    sgc = {k: v for k, v in state.items() if SGC_MARK in k}
+    state = rename_legacy_keys(state)
+    sgc = {k: v for k, v in state.items() if is_sgc_key(k)}
     if not sgc:
-        raise ValueError(f"sgc_init={checkpoint_dir!r} holds no SGC weights (no '*{SGC_MARK}*' tensors); "
+        raise ValueError(f"sgc_init={checkpoint_dir!r} holds no SGC weights (no '*_proj.sgc.*' tensors); "
                          "use sgc_init=null to initialise W' from W")
-    return sgc, {k: v for k, v in state.items() if SGC_MARK not in k}
+    return sgc, {k: v for k, v in state.items() if not is_sgc_key(k)}
 
 
 def load_policy(cfg, path: str):
@@ -123,52 +124,3 @@ def load_reference(path: str):
 
     reference = SpikingMambaForCausalLM.from_pretrained(path, sgc_layers=[])
     return reference.requires_grad_(False).eval()
-
-
-@dataclass
-class BackboneOutput(ModelOutput):
-    """transformers' base-model output: final hidden states after norm_f [B, L, d_model], plus L_hidden."""
-
-    last_hidden_state: torch.Tensor | None = None
-    loss_hidden: torch.Tensor | None = None
-
-
-class HiddenLossTap:
-    """L_hidden (Eq 10) of the policy's last forward pass with gradients — the pass TRL trains on (KTO's
-    extra no-grad pass for its KL baseline, and evaluation, are skipped)."""
-
-    def __init__(self):
-        self.value: torch.Tensor | None = None
-
-    def take(self) -> torch.Tensor | None:
-        value, self.value = self.value, None
-        return value
-
-
-def expose_backbone(model, tap: HiddenLossTap | None = None) -> None:
-    """Let TRL's fused LM head call ``model.base_model(input_ids=..., attention_mask=..., use_cache=False)``
-    and read ``.last_hidden_state`` (transformers' base-model convention; TRL 1.16 computes per-token
-    log-probs from it and ``lm_head.weight`` without materialising the logits).
-
-    ``SpikingMambaModel.forward`` takes embeddings and returns a tuple; the model's own positional call
-    is passed through unchanged, a keyword ``input_ids`` call is translated. Like TRL's own patch of
-    ``model.forward``, this sets an instance attribute: parameters and checkpoints are untouched. With
-    ``tap``, L_hidden of passes with gradients in training mode is recorded for the trainer.
-    """
-    backbone = model.backbone
-    original = backbone.forward
-
-    def forward(*args, **kwargs):
-        if "input_ids" not in kwargs:
-            return original(*args, **kwargs)
-        input_ids, attention_mask = kwargs.pop("input_ids"), kwargs.pop("attention_mask", None)
-        kwargs.pop("use_cache", None)
-        if args or kwargs:
-            raise TypeError(f"SpikingMamba backbone: unsupported arguments {sorted(kwargs)} (TRL passes only "
-                            "input_ids, attention_mask and use_cache)")
-        hidden, loss_hidden, _ = original(backbone.embedding(input_ids), None, attention_mask, False)
-        if tap is not None and torch.is_grad_enabled() and model.training:
-            tap.value = loss_hidden
-        return BackboneOutput(last_hidden_state=hidden, loss_hidden=loss_hidden)
-
-    backbone.forward = forward

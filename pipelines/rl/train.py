@@ -107,9 +107,6 @@ def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
         raise ValueError(f"tokenizer mismatch: {len(tokenizer)} tokens but the policy {policy_path!r} has only "
                          f"{policy.config.vocab_size} embeddings; use the tokenizer it was distilled with")
     reference = rl_policy.load_reference(policy_path)
-    tap = rl_policy.HiddenLossTap()
-    rl_policy.expose_backbone(policy, tap)
-    rl_policy.expose_backbone(reference)
 
     checkpoints = CheckpointManager(output_dir / "checkpoints", cfg.keep_last)
     resume_step = json.loads((resume_from / TRAINER_STATE).read_text())["global_step"] if resume_from else None
@@ -120,7 +117,7 @@ def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
                             tensorboard=cfg.tensorboard)
     trainer = TRAINERS[cfg.loss](
         model=policy, ref_model=reference, args=args, train_dataset=train, eval_dataset=held_out,
-        processing_class=tokenizer, callbacks=[MetricsCallback(metrics), *callbacks], hidden_tap=tap,
+        processing_class=tokenizer, callbacks=[MetricsCallback(metrics), *callbacks],
         hidden_weight=cfg.hidden_weight, checkpoints=checkpoints)
     if len(trainer.train_dataset) < cfg.global_batch_size:
         raise ValueError(f"the data is too short: {len(trainer.train_dataset)} usable examples in {cfg.data!r}, "

@@ -1,7 +1,8 @@
 """TRL's ``DPOTrainer`` / ``KTOTrainer`` with what SpikingMamba and this project add, in one mixin.
 
 - Loss: TRL's DPO (Eq 14) or KTO (Eq 15) loss + λ·L_hidden (Eq 10) of the policy's SGC branches
-  (read from ``policy.HiddenLossTap``); ``loss_dpo`` / ``loss_kto`` and ``loss_hidden`` are logged
+  (the backbone's ``loss_hidden`` output of the training forward, read by a forward hook on
+  ``model.backbone``); ``loss_dpo`` / ``loss_kto`` and ``loss_hidden`` are logged
   beside TRL's rewards, margins and log-probs. A non-finite loss stops the run before the update,
   naming the step and the last good checkpoint.
 - Checkpoints: transformers' full training state (model with SGC weights, optimizer, scheduler, RNG,
@@ -21,29 +22,38 @@ import torch
 from trl import DPOTrainer, KTOTrainer
 
 from pipelines.checkpointing import CheckpointManager, replace_directory
-from pipelines.rl.policy import HiddenLossTap
 
 
 class SpikingMambaAlignmentMixin:
-    """Mixed in before a TRL trainer class; extra keyword arguments: ``hidden_tap``, ``hidden_weight``,
-    ``checkpoints``."""
+    """Mixed in before a TRL trainer class; extra keyword arguments: ``hidden_weight``, ``checkpoints``."""
 
-    def __init__(self, *args, hidden_tap: HiddenLossTap, hidden_weight: float, checkpoints: CheckpointManager,
-                 **kwargs):
-        self.hidden_tap, self.hidden_weight, self.checkpoints = hidden_tap, hidden_weight, checkpoints
+    def __init__(self, *args, hidden_weight: float, checkpoints: CheckpointManager, **kwargs):
+        self.hidden_weight, self.checkpoints = hidden_weight, checkpoints
         self._staging_root = None
+        self._loss_hidden = None
         super().__init__(*args, **kwargs)
+        self.accelerator.unwrap_model(self.model).backbone.register_forward_hook(self._record_loss_hidden)
+
+    def _record_loss_hidden(self, backbone, args, output) -> None:
+        """L_hidden of the policy's forward passes with gradients in training mode — the pass TRL trains
+        on (KTO's extra no-grad pass for its KL baseline, and evaluation, are skipped)."""
+        if torch.is_grad_enabled() and backbone.training:
+            self._loss_hidden = output.loss_hidden
+
+    def _take_loss_hidden(self) -> torch.Tensor | None:
+        value, self._loss_hidden = self._loss_hidden, None
+        return value
 
     def _gathered_mean(self, value: torch.Tensor) -> float:
         return self.accelerator.gather_for_metrics(value.detach().reshape(1)).float().mean().item()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        self.hidden_tap.take()  # drop anything recorded outside a training forward pass
+        self._take_loss_hidden()  # drop anything recorded outside this loss's forward passes
         result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss, outputs = result if return_outputs else (result, None)
         mode = "train" if self.model.training else "eval"
         self._metrics[mode][f"loss_{self._name.lower()}"].append(self._gathered_mean(loss))
-        loss_hidden = self.hidden_tap.take()
+        loss_hidden = self._take_loss_hidden()
         if loss_hidden is not None:
             self._metrics[mode]["loss_hidden"].append(self._gathered_mean(loss_hidden))
             loss = loss + self.hidden_weight * loss_hidden

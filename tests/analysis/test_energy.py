@@ -106,14 +106,16 @@ def test_op_counts_match_transformers_mamba2_mixer():
 
 
 def test_shape_agrees_with_spiking_mamba_config():
-    """Mamba2Shape (stdlib-only, so the energy CLI needs no torch) restates the derived sizes of
-    SpikingMambaConfig; pin them together."""
+    """Mamba2Shape (stdlib-only, so the energy CLI needs no torch) is the config's own shape, read back
+    from a saved config dict; the derived sizes by hand: d_inner 2·48, H 96/16, conv 96 + 2·2·12,
+    in_proj 2·96 + 2·2·12 + 6."""
     from models import SpikingMambaConfig
 
     cfg = SpikingMambaConfig(d_model=48, n_layer=5, d_state=12, headdim=16, expand=2, ngroups=2, d_conv=3)
     s = en.Mamba2Shape.from_config(cfg.to_dict())
+    assert s == cfg.shape
     assert (s.d_model, s.n_layer, s.d_state, s.headdim, s.ngroups, s.d_conv) == (48, 5, 12, 16, 2, 3)
-    assert (s.d_inner, s.nheads, s.conv_dim, s.d_in_proj) == (cfg.d_inner, cfg.nheads, cfg.conv_dim, cfg.d_in_proj)
+    assert (s.d_inner, s.nheads, s.conv_dim, s.d_in_proj) == (96, 6, 144, 246)
 
 
 def test_presets_and_config_parsing():

@@ -33,7 +33,7 @@ def _capture(model, attr, pre=True):
     """Record the input (pre=True) or output of every mixer's ``attr`` module with plain torch hooks."""
     records, handles = {}, []
     for i, layer in enumerate(model.backbone.layers):
-        module = getattr(layer.mixer, attr)
+        module = layer.mixer.get_submodule(attr)
         if pre:
             handles.append(module.register_forward_pre_hook(lambda m, a, i=i: _keep(records, i, a[0])))
         else:
@@ -47,7 +47,7 @@ def test_firing_rates_match_independent_counts(checkpoints, ids, kind):
     captured = {}
     handles = []
     for side in ("in", "out"):
-        recs, hs = _capture(model, f"{side}_neuron", pre=False)
+        recs, hs = _capture(model, f"{side}_proj.neuron", pre=False)
         captured[side] = recs
         handles += hs
     result = measure_firing_rates(model, ids)
@@ -57,15 +57,15 @@ def test_firing_rates_match_independent_counts(checkpoints, ids, kind):
     assert result["tokens"] == ids.numel() == 48
     for layer in result["layers"]:
         i = layer["layer"]
-        for site, side, width in (("u", "in", 16), ("y", "out", 32)):
+        for side, width in (("in", 16), ("out", 32)):
             q = captured[side][i]
-            entry = layer["sites"][site]
+            entry = layer["sides"][side]
             assert entry["spikes"] == int(q.abs().sum()) and entry["width"] == width and entry["k"] == D
             assert entry["positive"] == int(q.clamp(min=0).sum()) and entry["negative"] == int((-q).clamp(min=0).sum())
             assert entry["fr"] == pytest.approx(int(q.abs().sum()) / (48 * D * width), rel=1e-12)
     assert result["fr_in"] == pytest.approx(sum(result["fr_in_per_layer"]) / 3)
     if kind != "tilif":
-        assert all(e["negative"] == 0 for l in result["layers"] for e in l["sites"].values())
+        assert all(e["negative"] == 0 for l in result["layers"] for e in l["sides"].values())
 
 
 def test_spike_driven_acs_equal_sum_of_counts_times_out_features(checkpoints, ids):
@@ -74,23 +74,23 @@ def test_spike_driven_acs_equal_sum_of_counts_times_out_features(checkpoints, id
     model = load_model(checkpoints["tilif"])
     inputs, handles = {}, []
     for side in ("in", "out"):
-        inputs[side], hs = _capture(model, f"{side}_neuron", pre=True)
+        inputs[side], hs = _capture(model, f"{side}_proj.neuron", pre=True)
         handles += hs
     result = count_accumulates(model, ids)
     for h in handles:
         h.remove()
-    assert not model.backbone.layers[0].mixer.in_neuron.spike_driven  # mode restored
-    out_features = {"u": model.config.d_in_proj, "y": model.config.d_model}
+    assert not model.backbone.layers[0].mixer.in_proj.neuron.spike_driven  # mode restored
+    out_features = {"in": model.config.shape.d_in_proj, "out": model.config.d_model}
     for layer in result["layers"]:
-        for site, side in (("u", "in"), ("y", "out")):
-            expected = _independent_count(inputs[side][layer["layer"]], "tilif", 4) * out_features[site]
-            entry = layer["sites"][site]
+        for side in ("in", "out"):
+            expected = _independent_count(inputs[side][layer["layer"]], "tilif", 4) * out_features[side]
+            entry = layer["sides"][side]
             assert entry["ac_measured"] == entry["ac_estimate"] == expected
     assert result["ac_measured_total"] == result["ac_estimate_total"] > 0
     # integer mode counts the same spikes where both modes see bit-identical inputs (the first neuron);
     # later layers may differ by float summation order (Σ_i W s_i vs W q)
     integer = measure_firing_rates(model, ids)
-    assert integer["layers"][0]["sites"]["u"]["spikes"] == result["layers"][0]["sites"]["u"]["spikes"]
+    assert integer["layers"][0]["sides"]["in"]["spikes"] == result["layers"][0]["sides"]["in"]["spikes"]
     assert integer["spikes_total"] == pytest.approx(result["spikes_total"], rel=0.01)
 
 
@@ -112,22 +112,22 @@ def test_clamp_channel_max_changes_only_the_maximum(L, C, value, criterion, seed
     assert torch.equal(key.gather(1, idx.unsqueeze(1)).squeeze(1), key.max(dim=1).values)
 
 
-@pytest.mark.parametrize("kind, site", [("teacher", "u"), ("teacher", "y"), ("tilif", "u"), ("tilif", "y")])
-def test_clamp_changes_exactly_the_clamped_channels(checkpoints, ids, kind, site):
-    """Clamp layer 1 only. In the same forward, a hook registered before the clamp sees the original input of
-    the module receiving u / y, one registered after sees what the projection gets: they differ exactly at
-    each channel's maximum over tokens, which holds the clamp value. Layer 0 is untouched; logits change."""
+@pytest.mark.parametrize("kind, side", [("teacher", "in"), ("teacher", "out"), ("tilif", "in"), ("tilif", "out")])
+def test_clamp_changes_exactly_the_clamped_channels(checkpoints, ids, kind, side):
+    """Clamp layer 1 only. In the same forward, a hook registered on the projection before the clamp sees
+    its original input u / y, one registered after (on the neuron, where there is one) sees what the
+    projection uses: they differ exactly at each channel's maximum over tokens, which holds the clamp
+    value. Layer 0 is untouched; logits change."""
     model = load_model(checkpoints[kind])
-    side = {"u": "in", "y": "out"}[site]
-    entries = [getattr(layer.mixer, f"{side}_proj" if kind == "teacher" else f"{side}_neuron")
-               for layer in model.backbone.layers]
+    projections = [getattr(layer.mixer, f"{side}_proj") for layer in model.backbone.layers]
+    entries = [p if p.neuron is None else p.neuron for p in projections]
     before, after, handles = {}, {}, []
     with torch.no_grad():
         ref_logits = model(ids).logits
-        for i, module in enumerate(entries):
+        for i, module in enumerate(projections):
             handles.append(module.register_forward_pre_hook(lambda m, a, i=i: _keep(before, i, a[0])))
         applied = []
-        with clamped(model, site, 1.0, layers=[1], record=applied):
+        with clamped(model, side, 1.0, layers=[1], record=applied):
             for i, module in enumerate(entries):
                 handles.append(module.register_forward_pre_hook(lambda m, a, i=i: _keep(after, i, a[0])))
             logits = model(ids).logits
@@ -174,15 +174,15 @@ def test_activation_stats_match_independent_capture(checkpoints, ids):
     for h in hu + hy:
         h.remove()
     for i in range(3):
-        for site, ref in (("u", u[i]), ("y", y[i])):
-            s = stats[site][i]
+        for side, ref in (("in", u[i]), ("out", y[i])):
+            s = stats[side][i]
             assert s["count"] == ref.numel()
             assert s["q0.5"] == pytest.approx(float(ref.flatten().quantile(0.5)), abs=1e-6)
             assert (s["q0"], s["q1"], s["absmax"]) == pytest.approx(
                 (float(ref.min()), float(ref.max()), float(ref.abs().max())))
     maps = magnitude_maps(model, ids, layer=2)
-    assert torch.allclose(torch.tensor(maps["y"]["abs"]), y[2][0].abs())
-    assert maps["u"]["channel_argmax"] == u[2][0].argmax(0).tolist()
+    assert torch.allclose(torch.tensor(maps["out"]["abs"]), y[2][0].abs())
+    assert maps["in"]["channel_argmax"] == u[2][0].argmax(0).tolist()
 
 
 def test_final_block_histograms(checkpoints, ids):
@@ -206,8 +206,8 @@ def test_model_spike_trains_are_the_counted_spikes(checkpoints, ids):
     counts = measure_firing_rates(model, ids)
     assert list(trains) == ["layer 0 · u", "layer 0 · y", "layer 2 · u", "layer 2 · y"]
     for name, spikes in trains.items():
-        layer, site = int(name.split()[1]), name.split()[-1]
-        entry = counts["layers"][layer]["sites"][site]
+        layer, side = int(name.split()[1]), {"u": "in", "y": "out"}[name.split()[-1]]
+        entry = counts["layers"][layer]["sides"][side]
         assert spikes.shape[:2] == (4, 48)
         assert (int(spikes.eq(1).sum()), int(spikes.eq(-1).sum())) == (entry["positive"], entry["negative"])
 
@@ -231,7 +231,7 @@ def test_model_cli_commands_write_their_numbers(checkpoints, tmp_path, capsys):
     assert main(["activations", "--model", str(c["teacher"]), "--text", text, "--out", str(tmp_path / "a"),
                  "--max-tokens", "32", "--layer", "1"]) == 0
     fig3 = json.loads((tmp_path / "a" / "fig3_projection_inputs.json").read_text())
-    assert fig3["tokens"] == 32 and len(fig3["y"]) == 3
+    assert fig3["tokens"] == 32 and len(fig3["out"]) == 3
     assert json.loads((tmp_path / "a" / "fig4_magnitudes_layer1.json").read_text())["layer"] == 1
 
     assert main(["histograms", "--model", f"teacher={c['teacher']}", "--model", f"lif={c['lif']}",

@@ -81,7 +81,8 @@ def test_student_loads_with_its_neurons_and_runs(student_dir):
 
     lm = SpikingMambaLM(pretrained=str(student_dir), device="cpu", dtype="float32", spike_driven=True)
     assert (lm.config.neuron_in, lm.config.neuron_out, lm.config.D) == ("tilif", "tilif", 4)
-    assert all(block.mixer.spike_driven for block in lm.model.backbone.layers)
+    assert all(site.module.spike_driven for site in lm.model.spiking_projections())
+    assert len(lm.model.spiking_projections()) == 2 * lm.config.n_layer
     assert lm.tokenizer.name_or_path == str(student_dir)
     info = lm.get_model_info()
     assert info["spike_driven"] is True and info["spiking_neurons"]["neuron_in"] == "tilif"

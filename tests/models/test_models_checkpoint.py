@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from models import SpikingMambaConfig, SpikingMambaForCausalLM
 from models.tiny import save_tiny_mamba2
+from models.sgc import is_sgc_key
 
 
 def copy_dir(src, dst):
@@ -27,11 +28,11 @@ def test_save_load_round_trip_is_exact(teacher_dir, tmp_path, ids):
     files = set(os.listdir(tmp_path / "student"))
     assert {"config.json", "model.safetensors"} <= files and not any(f.startswith(".tmp") for f in files)
     stored = load_file(tmp_path / "student" / "model.safetensors")
-    assert not any("_sgc." in k for k in stored)  # inference checkpoint: no SGC weights
+    assert not any(is_sgc_key(k) for k in stored)  # inference checkpoint: no SGC weights
     back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "student")
     assert (back.config.neuron_in, back.config.D, back.config.v_threshold_out, back.config.sgc_layers) == \
         ("tilif", 3, 0.5, [])
-    mine = {k: v for k, v in m.state_dict().items() if "_sgc." not in k}
+    mine = {k: v for k, v in m.state_dict().items() if not is_sgc_key(k)}
     assert mine.keys() == back.state_dict().keys()
     assert all(torch.equal(v, back.state_dict()[k]) for k, v in mine.items())
     with torch.no_grad():
@@ -42,16 +43,16 @@ def test_save_load_round_trip_is_exact(teacher_dir, tmp_path, ids):
 def test_keep_sgc_round_trip(teacher_dir, tmp_path):
     m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif")
     with torch.no_grad():
-        m.backbone.layers[0].mixer.in_sgc.weight.add_(1.0)
+        m.backbone.layers[0].mixer.in_proj.sgc.weight.add_(1.0)
     m.save_pretrained(tmp_path / "train", keep_sgc=True)
     back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train")
     assert back.config.sgc_layers == [0, 1, 2]
-    assert torch.equal(back.backbone.layers[0].mixer.in_sgc.weight, m.backbone.layers[0].mixer.in_sgc.weight)
+    assert torch.equal(back.backbone.layers[0].mixer.in_proj.sgc.weight, m.backbone.layers[0].mixer.in_proj.sgc.weight)
     # SGC asked for on reload of an inference checkpoint: W′ starts again from W
     m.save_pretrained(tmp_path / "infer")
     again = SpikingMambaForCausalLM.from_pretrained(tmp_path / "infer", sgc_layers=[2])
     mixer = again.backbone.layers[2].mixer
-    assert torch.equal(mixer.out_sgc.weight, mixer.out_proj.weight)
+    assert torch.equal(mixer.out_proj.sgc.weight, mixer.out_proj.weight)
 
 
 def test_auto_classes(teacher_dir, tmp_path, ids):
@@ -231,7 +232,7 @@ def test_student_from_a_teacher_gets_the_default_sgc_layers(source, teacher_dirs
         student = SpikingMambaForCausalLM.from_pretrained(src, **kwargs)
         assert student.config.sgc_layers == [0, 1, 2], (source, kwargs)
         mixer = student.backbone.layers[1].mixer
-        assert torch.equal(mixer.out_sgc.weight, mixer.out_proj.weight)  # W′ starts from W
+        assert torch.equal(mixer.out_proj.sgc.weight, mixer.out_proj.weight)  # W′ starts from W
     plain = SpikingMambaForCausalLM.from_pretrained(src, neuron="tilif", sgc_layers=[])  # explicit [] disables
     assert plain.config.sgc_layers == [] and sgc_modules(plain) == [] and not plain.sgc_parameters()
     teacher = SpikingMambaForCausalLM.from_pretrained(src)  # no neuron: the teacher itself, no SGC
@@ -311,8 +312,8 @@ def test_save_pretrained_writes_the_given_state_dict(teacher_dir, tmp_path, ids)
     m.save_pretrained(tmp_path / "infer", state_dict=given)
     assert set(given) == keys  # the caller's dict is left alone
     stored = load_file(tmp_path / "infer" / "model.safetensors")
-    assert not any("_sgc." in k for k in stored) and "lm_head.weight" not in stored  # tied: the embedding only
-    assert stored.keys() == {k for k in given if "_sgc." not in k and k != "lm_head.weight"}
+    assert not any(is_sgc_key(k) for k in stored) and "lm_head.weight" not in stored  # tied: the embedding only
+    assert stored.keys() == {k for k in given if not is_sgc_key(k) and k != "lm_head.weight"}
     assert all(torch.equal(stored[k], given[k]) for k in stored)
     back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "infer")
     assert back.config.sgc_layers == [] and m.config.sgc_layers == [0, 1, 2]
@@ -320,11 +321,11 @@ def test_save_pretrained_writes_the_given_state_dict(teacher_dir, tmp_path, ids)
 
     m.save_pretrained(tmp_path / "train", keep_sgc=True, state_dict=given)
     stored = load_file(tmp_path / "train" / "model.safetensors")
-    assert {k for k in given if "_sgc." in k} <= stored.keys() and "lm_head.weight" not in stored
+    assert {k for k in given if is_sgc_key(k)} <= stored.keys() and "lm_head.weight" not in stored
     back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train")
     assert back.config.sgc_layers == [0, 1, 2]
     mixer = back.backbone.layers[2].mixer
-    assert torch.equal(mixer.in_sgc.weight, given["backbone.layers.2.mixer.in_sgc.weight"])
+    assert torch.equal(mixer.in_proj.sgc.weight, given["backbone.layers.2.mixer.in_proj.sgc.weight"])
 
     half = {k: v.to(torch.bfloat16) for k, v in given.items()}  # ZeRO-3 gathers 16-bit weights
     m.save_pretrained(tmp_path / "bf16", state_dict=half)

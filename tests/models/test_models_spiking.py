@@ -5,6 +5,7 @@ import torch
 
 from models import SpikingMambaForCausalLM
 from models.sgc import hidden_alignment_loss
+from models.sgc import is_sgc_key
 
 KINDS = ["lif", "ilif", "tilif"]
 
@@ -19,8 +20,8 @@ def test_student_layout(teacher_dir):
     from neurons import ILIFNode, SpikeDrivenLinear, TILIFNode
     for i in range(m.config.n_layer):
         mixer = f"backbone.layers.{i}.mixer"
-        assert isinstance(names[f"{mixer}.in_neuron"], TILIFNode) and names[f"{mixer}.in_neuron"].D == 3
-        assert isinstance(names[f"{mixer}.out_neuron"], ILIFNode)
+        assert isinstance(names[f"{mixer}.in_proj.neuron"], TILIFNode) and names[f"{mixer}.in_proj.neuron"].D == 3
+        assert isinstance(names[f"{mixer}.out_proj.neuron"], ILIFNode)
         assert isinstance(names[f"{mixer}.in_proj"], SpikeDrivenLinear)
         assert isinstance(names[f"{mixer}.out_proj"], SpikeDrivenLinear)
     assert m.config.sgc_layers == [0, 1, 2]  # first, middle, last of 3 blocks
@@ -52,7 +53,7 @@ def test_neuron_quantises_the_projection_input(teacher_dir, ids):
     """The in_proj input is the integer count in units of V_th: y = V_th · W q(x / V_th)."""
     m = student(teacher_dir, neuron_in="tilif", neuron_out="none", v_threshold_in=0.25, D=2)
     seen = {}
-    m.backbone.layers[0].mixer.in_proj.register_forward_hook(lambda mod, args, out: seen.update(q=args[0]))
+    m.backbone.layers[0].mixer.in_proj.neuron.register_forward_hook(lambda mod, args, out: seen.update(q=out))
     with torch.no_grad():
         m(ids)
     q = seen["q"]
@@ -71,8 +72,8 @@ def test_sgc_does_not_change_the_forward_output(teacher_dir, ids):
 def test_sgc_branch_starts_from_the_projection(teacher_dir):
     m = student(teacher_dir, neuron="tilif")
     mixer = m.backbone.layers[1].mixer
-    assert torch.equal(mixer.in_sgc.weight, mixer.in_proj.weight)
-    assert mixer.in_sgc.weight.data_ptr() != mixer.in_proj.weight.data_ptr()
+    assert torch.equal(mixer.in_proj.sgc.weight, mixer.in_proj.weight)
+    assert mixer.in_proj.sgc.weight.data_ptr() != mixer.in_proj.weight.data_ptr()
 
 
 def test_hidden_alignment_loss_is_eq10():
@@ -99,9 +100,9 @@ def test_student_trains(kind, teacher_dir, ids):
         if step == 0:
             dead = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
             assert dead == [], f"no gradient reaches {dead}"
-            assert any("_sgc." in n for n, _ in m.named_parameters())
+            assert any(is_sgc_key(n) for n, _ in m.named_parameters())
         opt.step()
-    assert not torch.equal(m.backbone.layers[0].mixer.in_sgc.weight, m.backbone.layers[0].mixer.in_proj.weight)
+    assert not torch.equal(m.backbone.layers[0].mixer.in_proj.sgc.weight, m.backbone.layers[0].mixer.in_proj.weight)
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(teacher_dir, ids):

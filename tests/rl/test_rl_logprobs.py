@@ -1,7 +1,7 @@
 """TRL's sequence log-probabilities for SpikingMamba equal an independent computation.
 
 TRL 1.16 batches prompt+completion right-padded and scores completion tokens with a fused LM head
-reading ``model.base_model(...).last_hidden_state`` (made available by ``policy.expose_backbone``).
+reading ``model.base_model(...).last_hidden_state`` (the backbone's transformers-style output).
 The oracle runs a freshly loaded model on each sequence alone, unpadded, and sums log-softmax of the
 logits over the completion tokens in float64.
 """
@@ -28,7 +28,7 @@ def test_reference_log_probs_match_unpadded_forward(tmp_path, policy_dir, dpo_fi
         ids, completion = batch["input_ids"][row, :n], batch["completion_mask"][row, :n]
         with torch.no_grad():
             logits = oracle(ids[None]).logits[0]
-            # the patched models still serve ordinary forward calls (positional backbone call passed through)
+            # TRL's reference model serves ordinary forward calls too
             assert torch.equal(trainer.ref_model(ids[None]).logits[0], logits)
         token_logp = torch.log_softmax(logits[:-1].double(), -1).gather(-1, ids[1:, None])[:, 0]
         expected = (token_logp * completion[1:]).sum()

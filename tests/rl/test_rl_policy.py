@@ -23,14 +23,14 @@ def test_fresh_sgc_branch_starts_from_w(tmp_path, policy_dir):
     policy = load_policy(make_config(tmp_path, policy_dir, "x.jsonl"), policy_dir)
     assert policy.training and policy.config.sgc_layers == [0, 1]
     mixer = policy.backbone.layers[1].mixer
-    assert torch.equal(mixer.in_sgc.weight, mixer.in_proj.weight)
+    assert torch.equal(mixer.in_proj.sgc.weight, mixer.in_proj.weight)
     assert not policy.get_input_embeddings().weight.requires_grad
     reference = load_reference(policy_dir)
     assert not reference.training and reference.config.sgc_layers == []
 
 
 def test_sgc_init_takes_trained_w_prime(tmp_path, policy_dir):
-    key = "backbone.layers.1.mixer.out_sgc.weight"
+    key = "backbone.layers.1.mixer.out_proj.sgc.weight"
     path, state = distillation_checkpoint(tmp_path / "step-00000010", policy_dir, [key])
     policy = load_policy(make_config(tmp_path, policy_dir, "x.jsonl", sgc_init=path), policy_dir)
     assert policy.config.sgc_layers == [1]

@@ -1,0 +1,104 @@
+"""`SpikingProjection`: a spiking neuron in front of a linear projection — where the method lives (§4.1).
+
+Every Mamba2 block holds two, ``in_proj`` (its input is u, Eq 16) and ``out_proj`` (its input is y,
+Eq 20–21) — the two `models.shape.SIDES` "in" and "out" — each with its own neuron kind and threshold in
+the config (``neuron_in`` / ``neuron_out``, ``v_threshold_in`` / ``v_threshold_out``). One projection, read top to bottom in ``forward``:
+
+    x ─ neuron (Eq 1–3, 5) ─ q ─ (V_th / T) · W Σ_t q_t + b           integer mode (Eq 4)
+    x ─ neuron, micro-steps (Eq 7–8) ─ ±1 spikes ─ Σ ±W[:, j] …        spike-driven mode (Eq 9)
+    x ─ D·tanh(x / V_th) (Eq 11) ─ W′ ─ y′;  L_hidden(y, y′) (Eq 10)   SGC, training only (`hidden_loss`)
+
+With neuron "none" it is exactly an ``nn.Linear`` (the Mamba2 teacher). Its parameters keep mamba_ssm's
+names (``mixer.in_proj.weight`` / ``.bias``); the SGC branch's W′ is ``mixer.in_proj.sgc.weight``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from models.configuration import SpikingMambaConfig
+from models.shape import SIDES
+from neurons import SpikeDrivenLinear, make_neuron
+from neurons.kinds import NONE
+
+
+class ProjectionSite(NamedTuple):
+    """A projection found in a model: module name, block index, side ("in" / "out") and the module."""
+
+    name: str
+    layer: int
+    side: str
+    module: "SpikingProjection"
+
+
+class SpikingProjection(SpikeDrivenLinear):
+    """§4.1 neuron + linear (+ SGC branch on ``config.sgc_layers``) for ``side`` of block ``layer_idx``.
+
+    ``forward(x)``: x [..., in_features] -> y [..., out_features], y = (V_th / T) · W Σ_t f_SN(x)_t + b.
+    The neuron normalises x by V_th and emits counts in units of V_th; over its T logical steps (the same
+    input repeated, membrane carried between them, reset after every call so that tokens and batches stay
+    independent) the counts are summed. V_th / T is one multiply per output element, skipped when it is 1
+    (the paper's V_th = 1, T = 1), so the spike-driven path stays accumulate-only over the inputs.
+    """
+
+    def __init__(self, config: SpikingMambaConfig, side: str, layer_idx: int, in_features: int, out_features: int):
+        super().__init__(in_features, out_features, bias=config.bias)
+        self.side, self.layer_idx = side, layer_idx
+        self.kind = getattr(config, SIDES[side].neuron_field)
+        self.v_threshold = float(getattr(config, SIDES[side].threshold_field))
+        self.T = config.T
+        self.neuron = make_neuron(self.kind, D=config.D, beta=config.beta, alpha=config.alpha,
+                                  v_threshold=self.v_threshold, step_mode="s" if config.T == 1 else "m")
+        self.sgc = None
+        if self.neuron is not None and layer_idx in config.sgc_layers:
+            from models.sgc import SGCBranch
+
+            self.sgc = SGCBranch(self, config.D, self.v_threshold)
+        self._spike_driven = False
+
+    @property
+    def spike_driven(self) -> bool:
+        """False: integer mode (Eq 4). True: micro-step spikes into accumulate-only columns (Eq 7–9)."""
+        return self._spike_driven
+
+    @spike_driven.setter
+    def spike_driven(self, enabled: bool) -> None:
+        self._spike_driven = bool(enabled) and self.neuron is not None
+        if self.neuron is not None:
+            self.neuron.spike_driven = self._spike_driven
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, side={self.side}, neuron={self.kind}, spike_driven={self.spike_driven}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.neuron is None:
+            return F.linear(x, self.weight, self.bias)
+        if self.T > 1:
+            x = x.unsqueeze(0).expand(self.T, *x.shape)
+        s = self.neuron(x)                 # [..] counts, or signed spikes [T·D, ..] when spike-driven
+        self.neuron.reset()
+        if self.spike_driven:
+            y = self.forward_spikes(s)
+        else:
+            y = F.linear(s.sum(0) if self.T > 1 else s, self.weight, self.bias)
+        scale = self.v_threshold / self.T
+        if scale == 1.0:
+            return y
+        return y * scale if self.bias is None else (y - self.bias) * scale + self.bias
+
+    def hidden_loss(self, x: torch.Tensor, y: torch.Tensor, attention_mask=None) -> torch.Tensor | None:
+        """L_hidden (Eq 10) of this projection's SGC branch for input x and output y = self(x); None
+        without a branch or outside training (the branch is training-only, §4.2)."""
+        if self.sgc is None or not self.training:
+            return None
+        return self.sgc(x, y, attention_mask)
+
+
+def projection_sites(model: torch.nn.Module, spiking_only: bool = False) -> list[ProjectionSite]:
+    """Every `SpikingProjection` of ``model`` in module order (block by block, in_proj before out_proj);
+    ``spiking_only``: those with a neuron."""
+    return [ProjectionSite(name, m.layer_idx, m.side, m) for name, m in model.named_modules()
+            if isinstance(m, SpikingProjection) and not (spiking_only and m.kind == NONE)]
