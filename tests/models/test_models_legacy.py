@@ -1,7 +1,7 @@
 """Students saved by earlier layouts load unchanged: ``tests/models/data/student_868bfe2*`` were written by
 commit 868bfe2 (projections were then a neuron and a linear side by side in the mixer, SGC branches
-``mixer.in_sgc`` / ``mixer.out_sgc``): a d_model-16, 3-block TI-LIF (in) / I-LIF (out) student, D = 3,
-V_th in 0.5, SGC on blocks 0 and 2 with W′ perturbed, saved with and without ``keep_sgc``, beside its
+``mixer.in_sgc`` / ``mixer.out_sgc``): a d_model-16, 3-block TI-LIF student, D = 3, V_th 0.5 (in) and
+1.5 (out), SGC on blocks 0 and 2 with W′ perturbed, saved with and without ``keep_sgc``, beside its
 eval-mode logits and train-mode L_hidden on fixed ids."""
 from pathlib import Path
 
@@ -16,7 +16,8 @@ DATA = Path(__file__).parent / "data"
 def test_inference_checkpoint_gives_identical_logits():
     expected = load_file(str(DATA / "student_868bfe2_outputs.safetensors"))
     model = SpikingMambaForCausalLM.from_pretrained(str(DATA / "student_868bfe2"))
-    assert (model.config.neuron_in, model.config.neuron_out, model.config.sgc_layers) == ("tilif", "ilif", [])
+    c = model.config
+    assert (c.neuron_in, c.neuron_out, c.v_threshold_in, c.v_threshold_out, c.sgc_layers) == ("tilif", "tilif", 0.5, 1.5, [])
     with torch.no_grad():
         assert torch.equal(model(expected["input_ids"]).logits, expected["logits"])
 
