@@ -376,7 +376,8 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
         kwargs["sgc_layers"] = list(sgc_layers)
     elif not saved_student or not _is_spiking(kwargs):  # a student built from a teacher, or a teacher
         kwargs["sgc_layers"] = default_sgc_layers(
-            kwargs["n_layer"], *(kwargs.get(side.neuron_field, NONE) for side in SIDES.values()))
+            kwargs["n_layer"], *(kwargs.get(side.neuron_field, NONE) for side in SIDES.values()),
+            kwargs.get("D", SpikingMambaConfig.D))
     # else: a saved student keeps its saved list ([] for an inference checkpoint, the trained branches
     # of a keep_sgc=True checkpoint), also when neuron= changes its neuron kind
     cfg = SpikingMambaConfig(**kwargs)

@@ -23,7 +23,7 @@ import math
 
 from transformers import AutoConfig, PretrainedConfig
 
-from models.shape import Mamba2Shape
+from models.shape import SIDES, Mamba2Shape
 from neurons.kinds import CHOICES, NONE
 
 
@@ -83,6 +83,14 @@ class SpikingMambaConfig(PretrainedConfig):
     def is_spiking(self) -> bool:
         return self.neuron_in != NONE or self.neuron_out != NONE
 
+    @property
+    def sgc_sides(self) -> list[str]:
+        """The sides ("in" / "out") whose neuron has SGC's mimic (TI-LIF, `models.sgc.has_mimic`): where an
+        SGC layer gets a branch."""
+        from models.sgc import has_mimic
+
+        return [side.name for side in SIDES.values() if has_mimic(getattr(self, side.neuron_field), self.D)]
+
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent field and how to fix it."""
         for name in ("vocab_size", "chunk_size", "T"):
@@ -114,15 +122,23 @@ class SpikingMambaConfig(PretrainedConfig):
                 "sgc_layers needs a spiking projection to compensate, but neuron_in and neuron_out are "
                 "both 'none'; set a neuron kind or sgc_layers=[]"
             )
+        if self.sgc_layers and not self.sgc_sides:
+            raise ValueError(
+                f"sgc_layers={self.sgc_layers}: the paper defines SGC's mimic f_m = D·tanh (Eq 11) for TI-LIF "
+                f"(range −D..D) only, and neither neuron_in={self.neuron_in!r} nor neuron_out={self.neuron_out!r} "
+                "is TI-LIF; use neuron 'tilif' or sgc_layers=[]"
+            )
 
 
 
-def default_sgc_layers(n_layer: int, neuron_in: str, neuron_out: str) -> list[int]:
+def default_sgc_layers(n_layer: int, neuron_in: str, neuron_out: str, D: int) -> list[int]:
     """The blocks a student trains with an SGC branch when none are asked for (§4.3: the first, middle
-    and last block); none for a model without spiking neurons (the Mamba2 teacher: nothing to
-    compensate). The one owner of this rule: `from_pretrained` (a student built from a teacher), the
-    distillation and the RL pipelines all call it."""
-    if neuron_in == NONE and neuron_out == NONE:
+    and last block) — for a student with a TI-LIF neuron, the only kind the paper uses SGC with (Tables 2,
+    5); none otherwise (LIF / I-LIF students, the Mamba2 teacher). The one owner of this rule:
+    `from_pretrained` (a student built from a teacher), the distillation and the RL pipelines call it."""
+    from models.sgc import has_mimic
+
+    if not (has_mimic(neuron_in, D) or has_mimic(neuron_out, D)):
         return []
     return sorted({0, n_layer // 2, n_layer - 1})
 

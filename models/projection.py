@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from models.configuration import SpikingMambaConfig
+from models.sgc import SGCBranch, has_mimic
 from models.shape import SIDES
 from neurons import SpikeDrivenLinear, make_neuron
 from neurons.kinds import NONE
@@ -53,9 +54,7 @@ class SpikingProjection(SpikeDrivenLinear):
         self.neuron = make_neuron(self.kind, D=config.D, beta=config.beta, alpha=config.alpha,
                                   v_threshold=self.v_threshold, step_mode="s" if config.T == 1 else "m")
         self.sgc = None
-        if self.neuron is not None and layer_idx in config.sgc_layers:
-            from models.sgc import SGCBranch
-
+        if layer_idx in config.sgc_layers and has_mimic(self.kind, config.D):  # TI-LIF only (models/sgc.py)
             self.sgc = SGCBranch(self, config.D, self.v_threshold)
         self._spike_driven = False
 

@@ -5,6 +5,10 @@ whose ``sgc`` child this branch is) the branch computes y′ = V_th · W′ f_m(
 
     f_m(h) = D · tanh(h)          (h = x / V_th, the neuron's normalised input; range [−D, D])
 
+Eq 11's mimic preserves the range of TI-LIF (−D..D) and of no other kind: the paper uses SGC only with
+TI-LIF (Tables 2, 5: every LIF and I-LIF row is "SGC ✗"), so branches are built only where the neuron's
+range is [−D, D] (`has_mimic`); `SpikingMambaConfig` refuses SGC layers on a model with no such neuron.
+
 and the alignment loss (Eq 10)
 
     L_hidden = 1/(2T) Σ_t ‖softmax(y_t) − softmax(y′_t)‖²
@@ -29,6 +33,16 @@ from torch import nn
 _SGC_KEY = re.compile(r"^(?:.*\.)?layers\.(\d+)\.mixer\.(?:in|out)_proj\.sgc\.(?:weight|bias)$")
 # Keys students saved before the projections became modules (≤ 868bfe2) -> today's.
 LEGACY_SGC_KEYS = {".mixer.in_sgc.": ".mixer.in_proj.sgc.", ".mixer.out_sgc.": ".mixer.out_proj.sgc."}
+
+
+def has_mimic(kind: str, D: int) -> bool:
+    """Whether f_m = D·tanh (Eq 11) spans the range of neuron ``kind`` with largest count D (TI-LIF)."""
+    from neurons.kinds import KINDS
+
+    if kind not in KINDS:  # "none" (or a kind the config will name as unknown)
+        return False
+    low, high = KINDS[kind].range(D)
+    return (low, high) == (-D, D)
 
 
 def is_sgc_key(key: str) -> bool:

@@ -44,7 +44,7 @@ def distill_config(recipe: DemoRecipe, student: Student, teacher_dir: Path, data
 
     d = recipe.distill
     # explicit layers: loading a saved SpikingMamba keeps its saved (empty) sgc_layers when given None
-    sgc_layers = default_sgc_layers(recipe.teacher.n_layer, student.neuron, student.neuron) if student.sgc else []
+    sgc_layers = default_sgc_layers(recipe.teacher.n_layer, student.neuron, student.neuron, student.D) if student.sgc else []
     return DistillConfig(
         teacher=str(teacher_dir), student_init=None if student_init is None else str(student_init),
         neuron=student.neuron, D=student.D, sgc_layers=sgc_layers,

@@ -56,7 +56,7 @@ def load_student(cfg: DistillConfig, teacher_path: str, n_layer: int):
 
     sgc_layers = cfg.sgc_layers
     if sgc_layers is None:
-        sgc_layers = default_sgc_layers(n_layer, cfg.neuron, cfg.neuron)
+        sgc_layers = default_sgc_layers(n_layer, cfg.neuron, cfg.neuron, cfg.D)
     student = SpikingMambaForCausalLM.from_pretrained(
         cfg.student_init or teacher_path, neuron=cfg.neuron, D=cfg.D, sgc_layers=sgc_layers
     )

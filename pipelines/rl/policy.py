@@ -75,7 +75,7 @@ def _sgc_layers(cfg, path: str, sgc_state: dict | None) -> list[int]:
     from models.configuration import default_sgc_layers
 
     config = SpikingMambaConfig.from_pretrained(path)
-    return default_sgc_layers(config.n_layer, config.neuron_in, config.neuron_out)
+    return default_sgc_layers(config.n_layer, config.neuron_in, config.neuron_out, config.D)
 
 
 def read_sgc_state(checkpoint_dir: str) -> tuple[dict, dict]:

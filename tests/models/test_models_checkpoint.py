@@ -221,18 +221,28 @@ def saved_teacher(teacher_dir, path):
 
 
 def sgc_modules(model):
-    return sorted(name for name, _ in model.named_modules() if name.endswith("_sgc"))
+    return sorted(name for name, _ in model.named_modules() if name.endswith(".sgc"))
 
 
 @pytest.mark.parametrize("source", ["mamba_ssm", "transformers", "saved_teacher"])
 def test_student_from_a_teacher_gets_the_default_sgc_layers(source, teacher_dirs, tmp_path):
-    """sgc_layers=None building a student from any teacher: first, middle, last block (§4.2, App. C)."""
+    """sgc_layers=None building a TI-LIF student from any teacher: first, middle, last block (§4.2, App. C),
+    on the TI-LIF sides only; LIF / I-LIF students get none (the paper uses SGC with TI-LIF only)."""
     src = saved_teacher(teacher_dirs["mamba_ssm"], tmp_path / "t") if source == "saved_teacher" else teacher_dirs[source]
-    for kwargs in (dict(neuron="tilif", sgc_layers=None), dict(neuron_out="ilif")):
+    for kwargs in (dict(neuron="tilif", sgc_layers=None), dict(neuron_out="tilif"), dict(neuron_in="ilif", neuron_out="tilif")):
         student = SpikingMambaForCausalLM.from_pretrained(src, **kwargs)
         assert student.config.sgc_layers == [0, 1, 2], (source, kwargs)
         mixer = student.backbone.layers[1].mixer
         assert torch.equal(mixer.out_proj.sgc.weight, mixer.out_proj.weight)  # W′ starts from W
+        if kwargs.get("neuron_in", "tilif") != "tilif":
+            assert mixer.in_proj.sgc is None and len(sgc_modules(student)) == 3
+        else:
+            assert len(sgc_modules(student)) == (6 if "neuron" in kwargs else 3)
+    for kind in ("lif", "ilif"):
+        student = SpikingMambaForCausalLM.from_pretrained(src, neuron=kind)
+        assert student.config.sgc_layers == [] and sgc_modules(student) == [] and not student.sgc_parameters()
+        with pytest.raises(ValueError, match="defines SGC's mimic .* for TI-LIF"):
+            SpikingMambaForCausalLM.from_pretrained(src, neuron=kind, sgc_layers=[1])
     plain = SpikingMambaForCausalLM.from_pretrained(src, neuron="tilif", sgc_layers=[])  # explicit [] disables
     assert plain.config.sgc_layers == [] and sgc_modules(plain) == [] and not plain.sgc_parameters()
     teacher = SpikingMambaForCausalLM.from_pretrained(src)  # no neuron: the teacher itself, no SGC
@@ -243,10 +253,13 @@ def test_saved_student_reload_keeps_its_own_sgc_layers(teacher_dir, tmp_path):
     student = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif", sgc_layers=[1])
     student.save_pretrained(tmp_path / "train", keep_sgc=True)
     student.save_pretrained(tmp_path / "infer")
-    for kwargs in (dict(), dict(neuron="tilif"), dict(neuron="tilif", sgc_layers=None), dict(neuron="lif")):
+    for kwargs in (dict(), dict(neuron="tilif"), dict(neuron="tilif", sgc_layers=None), dict(neuron_in="lif")):
         back = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", **kwargs)
         assert back.config.sgc_layers == [1], kwargs
         assert SpikingMambaForCausalLM.from_pretrained(tmp_path / "infer", **kwargs).config.sgc_layers == [], kwargs
+    with pytest.raises(ValueError, match="for TI-LIF"):  # its SGC branches cannot serve a LIF student
+        SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", neuron="lif")
+    assert SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", neuron="lif", sgc_layers=[]).config.sgc_layers == []
     off = SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", sgc_layers=[])
     assert off.config.sgc_layers == [] and sgc_modules(off) == []
     assert SpikingMambaForCausalLM.from_pretrained(tmp_path / "train", neuron="none").config.sgc_layers == []
