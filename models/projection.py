@@ -75,18 +75,34 @@ class SpikingProjection(SpikeDrivenLinear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.neuron is None:
             return F.linear(x, self.weight, self.bias)
-        if self.T > 1:
-            x = x.unsqueeze(0).expand(self.T, *x.shape)
-        s = self.neuron(x)                 # [..] counts, or signed spikes [T·D, ..] when spike-driven
-        self.neuron.reset()
+        s = self._fire(x)                  # Σ_t q_t [..], or signed spikes [T·D, ..] when spike-driven
         if self.spike_driven:
             y = self.forward_spikes(s)
         else:
-            y = F.linear(s.sum(0) if self.T > 1 else s, self.weight, self.bias)
+            y = F.linear(s, self.weight, self.bias)
         scale = self.v_threshold / self.T
         if scale == 1.0:
             return y
         return y * scale if self.bias is None else (y - self.bias) * scale + self.bias
+
+    def _fire(self, x: torch.Tensor) -> torch.Tensor:
+        """The neuron on x for its T logical steps (same input, membrane carried), then reset: the summed
+        counts Σ_t q_t [..], or the signed micro-step spikes [T·D, ..] in spike-driven mode. Correct in
+        either step mode of the neuron ('m': one call on [T, ..]; 's': T calls), so SpikingJelly's
+        ``functional.set_step_mode(model, "m" | "s")`` leaves the output unchanged."""
+        neuron, T = self.neuron, self.T
+        if neuron.step_mode == "m":
+            out = neuron(x.unsqueeze(0).expand(T, *x.shape))    # [T, ..] counts or [T·D, ..] spikes
+            per_step = not self.spike_driven
+        elif T == 1:
+            out, per_step = neuron(x), False
+        else:
+            steps = [neuron(x) for _ in range(T)]
+            out, per_step = (torch.cat(steps), False) if self.spike_driven else (torch.stack(steps), True)
+        neuron.reset()
+        if not per_step:
+            return out
+        return out[0] if T == 1 else out.sum(0)
 
     def hidden_loss(self, x: torch.Tensor, y: torch.Tensor, attention_mask=None) -> torch.Tensor | None:
         """L_hidden (Eq 10) of this projection's SGC branch for input x and output y = self(x); None

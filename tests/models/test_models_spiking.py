@@ -124,3 +124,19 @@ def test_gradient_checkpointing_gives_the_same_gradients(teacher_dir, ids):
     m.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     checkpointed = grads()
     assert all(torch.equal(plain[n], checkpointed[n]) for n in plain)
+
+
+@pytest.mark.parametrize("T", [1, 2])
+@pytest.mark.parametrize("spike_driven", [False, True])
+def test_spikingjelly_step_mode_leaves_the_logits_unchanged(teacher_dir, ids, T, spike_driven):
+    """SpikingJelly users switch step modes with functional.set_step_mode: the projection runs its neuron
+    correctly in either mode (batch 2: 'm' would otherwise read the batch as time)."""
+    from spikingjelly.activation_based import functional
+
+    m = student(teacher_dir, neuron_in="tilif", neuron_out="ilif", T=T).eval().set_spike_driven(spike_driven)
+    with torch.no_grad():
+        want = m(ids).logits
+        for mode in ("m", "s", "m"):
+            functional.set_step_mode(m, mode)
+            assert all(site.module.neuron.step_mode == mode for site in m.spiking_projections())
+            assert torch.equal(m(ids).logits, want), mode
