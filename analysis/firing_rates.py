@@ -13,6 +13,7 @@ which :func:`count_accumulates` sets beside ``SpikeDrivenLinear.ac_count`` from 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -27,10 +28,17 @@ from analysis.text import windows
 
 
 
-def _spike_stats(out: torch.Tensor) -> torch.Tensor:
-    """[Σ|out|, Σ out⁺, Σ out⁻] in float64 (exact for integer-valued counts below 2^53)."""
+def _spike_stats(out: torch.Tensor, stepped: bool = False) -> torch.Tensor:
+    """[Σ|out|, Σ out⁺, Σ out⁻, active, active_union] in float64 (exact for integer-valued counts below 2^53).
+
+    ``active``: (token, input) pairs with at least one spike; ``active_union``: inputs with a spike at any token
+    of this call (the weight columns a pass reads, analysis.memory). ``stepped``: ``out`` has a leading step
+    axis (T > 1 or spike-driven: [T, ...] counts or [T·D, ...] spikes), summed over first."""
     out = out.detach().double()
-    return torch.stack([out.abs().sum(), out.clamp(min=0).sum(), (-out).clamp(min=0).sum()])
+    per_token = out.abs().sum(0) if stepped else out.abs()
+    active = per_token.flatten(0, -2) != 0
+    return torch.stack([out.abs().sum(), out.clamp(min=0).sum(), (-out).clamp(min=0).sum(),
+                        active.sum().double(), active.any(0).sum().double()])
 
 
 def neuron_sites(model) -> dict[str, tuple[int, str, torch.nn.Module, torch.nn.Module]]:
@@ -54,9 +62,10 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     """Run ``model`` on ``input_ids`` (``[B, L]``, or a stream ``[N]`` cut into ``seq_len`` windows) in its
     current mode (integer or spike-driven) and count each neuron's spikes.
 
-    Returns ``{"tokens", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sites": {"u": {...},
+    Returns ``{"tokens", "passes", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sites": {"u": {...},
     "y": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
-    site's entry is ``{"module", "spikes", "positive", "negative", "width", "k", "fr", "ac_estimate"}``; the overall ``fr_in`` /
+    site's entry is ``{"module", "spikes", "positive", "negative", "width", "k", "fr", "ac_estimate", "active",
+    "active_union"}`` (``passes``: forward calls; ``active*``: see ``_spike_stats``); the overall ``fr_in`` /
     ``fr_out`` are the means over layers (what the energy model sums). Sites without a neuron are absent
     (a teacher has no layers and rates None)."""
     neurons = neuron_sites(model)
@@ -64,7 +73,9 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     batches = [input_ids] if input_ids.dim() == 2 else windows(input_ids, seq_len or input_ids.numel())
     sums: dict[str, torch.Tensor] = {}
     model.eval()
-    with OutputMonitor(model, instance=SpikingNode, function_on_output=_spike_stats) as monitor:
+    stepped = cfg.T > 1 or any(n.spike_driven for _, _, n, _ in neurons.values())
+    stats = functools.partial(_spike_stats, stepped=stepped)
+    with OutputMonitor(model, instance=SpikingNode, function_on_output=stats) as monitor:
         for batch in tqdm(batches, desc="counting spikes", disable=not progress):
             model(batch)
             for name in monitor.monitored_layers:
@@ -74,15 +85,16 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     tokens = sum(b.numel() for b in batches)
     layers: dict[int, dict] = {}
     for name, (layer, site, neuron, proj) in neurons.items():
-        spikes, pos, neg = (int(v) for v in sums[name].tolist())
+        spikes, pos, neg, active, union = (int(v) for v in sums[name].tolist())
         width, k = proj.in_features, neuron.D
         layers.setdefault(layer, {"layer": layer, "sites": {}})["sites"][site] = {
             "module": name, "spikes": spikes, "positive": pos, "negative": neg, "width": width, "k": k,
             "fr": firing_rate(spikes, tokens, width, k, cfg.T), "ac_estimate": spikes * proj.out_features,
+            "active": active, "active_union": union,
         }
     ordered = [layers[i] for i in sorted(layers)]
-    result = {"tokens": tokens, "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in, "neuron_out": cfg.neuron_out,
-              "layers": ordered, "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
+    result = {"tokens": tokens, "passes": len(batches), "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in,
+              "neuron_out": cfg.neuron_out, "layers": ordered, "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
     for site, key in (("u", "fr_in"), ("y", "fr_out")):
         per_layer = [l["sites"][site]["fr"] for l in ordered if site in l["sites"]]
         result[key + "_per_layer"] = per_layer or None
@@ -126,7 +138,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
     """Load ``path``, tokenize ``text`` (see :func:`analysis.text.load_token_ids`) and measure firing rates
     (``spike_driven``: with :func:`count_accumulates`, adding the measured accumulates).
 
-    Returns that dict plus ``shape`` (a :class:`Mamba2Shape`) and ``tokenizer_note``."""
+    Returns that dict plus ``shape`` (a :class:`Mamba2Shape`), ``vocab_size`` and ``tokenizer_note``."""
     from analysis.text import load_token_ids
 
     if text is None:
@@ -138,6 +150,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
     else:
         result = measure_firing_rates(model, ids, seq_len, progress=True)
     result["shape"] = Mamba2Shape.from_config(model.config.to_dict())
+    result["vocab_size"] = model.config.vocab_size
     result["tokenizer_note"] = note
     return result
 
