@@ -85,7 +85,8 @@ def _compute(shape, kinds, plan, D, fr, T, constants, neuron_ops, vocab) -> dict
 
 
 def _columns(shape, kinds, D, T, fr, prefill_tokens, measured) -> dict:
-    """Share of each projection's columns a pass reads, per model and phase, and how it was obtained."""
+    """Share of each SpikingMamba projection's columns a pass reads, per phase, and how it was obtained (the
+    baselines read every column)."""
     out = {"source": "measured" if measured else mem.ASSUMED}
     if measured:
         out.update(tokens=measured["tokens"], passes=measured["passes"])
@@ -130,8 +131,9 @@ def compare_baselines(
     ``regime``: fp32 | fp16 | int8 (:mod:`analysis.regimes`); ``constants`` overrides its op energies.
     ``memory``: None (compute only, as the paper) or a level of :mod:`analysis.memory` ("auto", "dram", ...);
     ``vocab``: the padded vocabulary (LM head, embedding; counted only with memory); ``prefill_tokens``: tokens
-    per prefill pass; ``measured_columns``: :func:`analysis.memory.measured_column_fractions` of a run (else
-    the column shares are assumed from the rates, :func:`analysis.memory.assumed_column_fraction`).
+    per prefill pass; ``measured_columns``: :func:`analysis.memory.measured_column_fractions` of a run, whose
+    passes then set the prefill length (else the column shares are assumed from the rates,
+    :func:`analysis.memory.assumed_column_fraction`); ``rates_measured``: recorded with the rates.
 
     Keys: unit, inputs, regime, quantized, models {name: {compute, [decode, prefill]}}, ratios, [memory]."""
     reg = get_regime(regime)
@@ -149,6 +151,7 @@ def compare_baselines(
         "unit": UNIT,
         "inputs": {"shape": asdict(shape), "neuron_in": kinds["in_proj"], "neuron_out": kinds["out_proj"], "D": D,
                    "T": T, "fr_in": _plain(fr_in), "fr_out": _plain(fr_out), "rates_measured": rates_measured,
+                   "tokens": measured_columns["tokens"] if measured_columns else None,
                    "neuron_ops_counted": neuron_ops},
         "regime": {**reg.to_dict(), "constants_pJ": asdict(constants), "constants_overridden": constants != reg.constants},
         "quantized": {"projections": plan, "weights": "int8, 1 byte", "mac_source": QUANTIZED_MAC_SOURCE},

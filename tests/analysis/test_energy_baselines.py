@@ -115,6 +115,7 @@ def test_cli_checkpoint_with_text_and_figure(checkpoints, capsys, tmp_path):
     b, measured = rep["baselines"], rep["measured"]
     cols = b["memory"]["columns"]
     assert b["inputs"]["rates_measured"] is True and cols["source"] == "measured"
+    assert b["inputs"]["tokens"] == measured["tokens"] and b["inputs"]["fr_in"] == measured["fr_in_per_layer"]
     assert (cols["tokens"], cols["passes"]) == (measured["tokens"], measured["passes"]) and measured["passes"] > 1
     assert cols["prefill_tokens_per_pass"] == measured["tokens"] / measured["passes"]
     ins = [l["sites"]["u"] for l in measured["layers"]]
