@@ -95,7 +95,8 @@ def test_paper_mode_prints_exactly_what_it_printed(args, expected):
     assert _run(args) == expected
 
 
-def test_config_only_energy_never_imports_torch():
+@pytest.mark.parametrize("extra", [[], ["--regime", "int8", "--memory"]], ids=["paper", "int8-memory"])
+def test_config_only_energy_never_imports_torch(extra):
     code = ("import sys; from analysis.__main__ import main; "
-            "main(%r); assert 'torch' not in sys.modules, 'torch imported'" % (ENERGY_ARGS,))
+            "main(%r); assert 'torch' not in sys.modules, 'torch imported'" % (ENERGY_ARGS + extra,))
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
