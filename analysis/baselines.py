@@ -153,7 +153,8 @@ def compare_baselines(
                    "T": T, "fr_in": _plain(fr_in), "fr_out": _plain(fr_out), "rates_measured": rates_measured,
                    "tokens": measured_columns["tokens"] if measured_columns else None,
                    "neuron_ops_counted": neuron_ops},
-        "regime": {**reg.to_dict(), "constants_pJ": asdict(constants), "constants_overridden": constants != reg.constants},
+        "regime": {**reg.to_dict(), "constants_pJ": asdict(constants),
+                   "constants_overridden": constants != reg.constants},
         "quantized": {"projections": plan, "weights": "int8, 1 byte", "mac_source": QUANTIZED_MAC_SOURCE},
         "models": models,
     }

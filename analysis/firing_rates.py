@@ -62,8 +62,8 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     """Run ``model`` on ``input_ids`` (``[B, L]``, or a stream ``[N]`` cut into ``seq_len`` windows) in its
     current mode (integer or spike-driven) and count each neuron's spikes.
 
-    Returns ``{"tokens", "passes", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sites": {"u": {...},
-    "y": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
+    Returns ``{"tokens", "passes", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sites":
+    {"u": {...}, "y": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
     site's entry is ``{"module", "spikes", "positive", "negative", "width", "k", "fr", "ac_estimate", "active",
     "active_union"}`` (``passes``: forward calls; ``active*``: see ``_spike_stats``); the overall ``fr_in`` /
     ``fr_out`` are the means over layers (what the energy model sums). Sites without a neuron are absent
@@ -94,7 +94,8 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
         }
     ordered = [layers[i] for i in sorted(layers)]
     result = {"tokens": tokens, "passes": len(batches), "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in,
-              "neuron_out": cfg.neuron_out, "layers": ordered, "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
+              "neuron_out": cfg.neuron_out, "layers": ordered,
+              "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
     for site, key in (("u", "fr_in"), ("y", "fr_out")):
         per_layer = [l["sites"][site]["fr"] for l in ordered if site in l["sites"]]
         result[key + "_per_layer"] = per_layer or None

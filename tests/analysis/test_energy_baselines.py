@@ -156,9 +156,11 @@ def test_active_inputs_counted_independently_and_in_both_modes(tilif, ids):
         driven = measure_firing_rates(tilif, ids)
     finally:
         tilif.set_spike_driven(False)
-    strip = lambda r: [{s: {k: e[k] for k in ("spikes", "active", "active_union")} for s, e in l["sites"].items()}  # noqa: E731
-                       for l in r["layers"]]
-    assert strip(driven) == strip(result) and result["passes"] == 1
+    def counts(r):
+        return [{s: [e[k] for k in ("spikes", "active", "active_union")] for s, e in layer["sites"].items()}
+                for layer in r["layers"]]
+
+    assert counts(driven) == counts(result) and result["passes"] == 1
 
 
 def test_active_inputs_with_T_2(checkpoints, ids):
