@@ -4,11 +4,15 @@ histograms, clamp. ``python -m analysis COMMAND -h`` for each command's options.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
+from analysis import baselines as bl
 from analysis import energy as en
+from analysis import memory as mem
+from analysis import regimes as rg
 from models.shape import SIDES
 from neurons.kinds import CHOICES
 
@@ -25,10 +29,21 @@ def _add_energy(sub):
     p.add_argument("--T", type=int, default=1, help="neuron steps per token (the paper: 1)")
     p.add_argument("--fr-in", type=float, help="Table 12 firing rate of the in_proj input")
     p.add_argument("--fr-out", type=float, help="Table 12 firing rate of the out_proj input")
-    p.add_argument("--e-mac", type=float, default=en.EnergyConstants.mac, help="pJ per MAC (E_MM)")
-    p.add_argument("--e-mul", type=float, default=en.EnergyConstants.mul, help="pJ per multiply (E_EM)")
-    p.add_argument("--e-add", type=float, default=en.EnergyConstants.add, help="pJ per add/accumulate (E_ADD)")
+    p.add_argument("--e-mac", type=float, help="pJ per MAC (E_MM; default: the regime's, fp32 4.6)")
+    p.add_argument("--e-mul", type=float, help="pJ per multiply (E_EM; default: the regime's, fp32 3.7)")
+    p.add_argument("--e-add", type=float, help="pJ per add/accumulate (E_ADD; default: the regime's, fp32 0.9)")
     p.add_argument("--neuron-ops", action="store_true", help="also count Table 11's neuron rows (the paper does not)")
+    p.add_argument("--regime", choices=tuple(rg.REGIMES),
+                   help="op energies of this precision (Horowitz 2014; the paper: fp32) and Mamba2 / same-bit "
+                        "quantized Mamba2 / SpikingMamba side by side")
+    p.add_argument("--memory", action="store_true",
+                   help="add memory traffic per token (weights, states, LM head, embedding), decode and prefill")
+    p.add_argument("--memory-level", choices=mem.LEVEL_CHOICES, default=mem.AUTO,
+                   help="where the bytes come from (auto: the smallest memory holding the model)")
+    p.add_argument("--vocab", type=int, default=bl.RELEASED_VOCAB,
+                   help=f"padded vocabulary of --config for --memory (released Mamba2: {bl.RELEASED_VOCAB})")
+    p.add_argument("--plot-regimes", metavar="FILE.png",
+                   help="compute vs memory bars of the three models in every regime (numbers as FILE.json)")
     p.add_argument("--spike-driven", action="store_true",
                    help="with --model: run spike-driven and add the energy of the accumulates actually performed")
     _add_text_args(p)
@@ -41,7 +56,8 @@ def _add_text_args(p):
     p.add_argument("--text", help="UTF-8 text file the model is run on")
     p.add_argument("--tokenizer", help="tokenizer dir/name if the checkpoint has none (else byte-level ids)")
     p.add_argument("--max-tokens", type=int, default=2048, help="use at most this many tokens of --text")
-    p.add_argument("--seq-len", type=int, default=512, help="tokens per forward pass")
+    p.add_argument("--seq-len", type=int, default=512,
+                   help="tokens per forward pass (energy --config --memory: per prefill pass)")
 
 
 def _format_energy(rep: dict) -> str:
@@ -65,7 +81,11 @@ def _format_energy(rep: dict) -> str:
 
 
 def _run_energy(args) -> int:
-    constants = en.EnergyConstants(mac=args.e_mac, mul=args.e_mul, add=args.e_add)
+    overrides = {k: v for k, v in (("mac", args.e_mac), ("mul", args.e_mul), ("add", args.e_add)) if v is not None}
+    if overrides and args.plot_regimes:
+        raise ValueError("--e-mac/--e-mul/--e-add replace one regime's constants; drop them with --plot-regimes")
+    constants = dataclasses.replace(rg.get_regime(args.regime or rg.PAPER_REGIME).constants, **overrides)
+    vocab, prefill_tokens, columns = args.vocab, args.seq_len, None
     if args.model:
         from analysis.firing_rates import measure_checkpoint
 
@@ -73,6 +93,7 @@ def _run_energy(args) -> int:
                                       seq_len=args.seq_len, spike_driven=args.spike_driven)
         shape, fr_in, fr_out = measured["shape"], measured["fr_in_per_layer"], measured["fr_out_per_layer"]
         neuron_in, neuron_out, D, T = measured["neuron_in"], measured["neuron_out"], measured["D"], measured["T"]
+        vocab, columns = measured["vocab_size"], mem.measured_column_fractions(measured)
     else:
         if args.neuron is None and not (args.neuron_in and args.neuron_out):
             raise SystemExit("energy: give --neuron (or both --neuron-in and --neuron-out) with --config")
@@ -89,7 +110,24 @@ def _run_energy(args) -> int:
                 for side, e in layer["sides"].items():
                     acs[SIDES[side].module] += e["ac_measured"]
             rep["from_measured_accumulates"] = en.energy_from_accumulates(acs, measured["tokens"], constants)
-    print(json.dumps(rep, indent=2) if args.json else _format_energy(rep))
+
+    def baselines(regime, memory):
+        return bl.compare_baselines(shape, neuron_in, neuron_out, D=D, fr_in=fr_in, fr_out=fr_out, T=T, regime=regime,
+                                    constants=constants if regime == (args.regime or rg.PAPER_REGIME) else None,
+                                    memory=memory, vocab=vocab, prefill_tokens=prefill_tokens,
+                                    measured_columns=columns, rates_measured=measured is not None,
+                                    neuron_ops=args.neuron_ops)
+
+    if args.regime or args.memory:
+        rep["baselines"] = baselines(args.regime or rg.PAPER_REGIME, args.memory_level if args.memory else None)
+    text = _format_energy(rep) + ("\n" + bl.format_baselines(rep["baselines"]) if "baselines" in rep else "")
+    print(json.dumps(rep, indent=2) if args.json else text)
+    if args.plot_regimes:
+        from analysis.energy_figure import plot_regimes
+
+        label = f"{args.config or args.model}, {neuron_in}/{neuron_out}"
+        png, js = plot_regimes([baselines(r, args.memory_level) for r in rg.REGIMES], args.plot_regimes, label)
+        print(f"wrote {png} and {js}", file=sys.stderr)
     if args.plot:
         from analysis.energy_figure import plot_energy
 

@@ -1,10 +1,12 @@
 """Figure 2-style energy bars: E_A / E_S per configuration (colour = model size, hatching = SGC, marker =
-neuron kind) beside the per-component energy of each configuration and of its dense Mamba2."""
+neuron kind) beside the per-component energy of each configuration and of its dense Mamba2; and the
+compute-vs-memory bars of Mamba2 / quantized / SpikingMamba in each precision regime (:func:`plot_regimes`)."""
 
 from __future__ import annotations
 
 import os
 
+from analysis.baselines import MODELS
 from analysis.energy import COMPONENTS, UNIT
 from analysis.figures import plt, save_figure
 from neurons.kinds import CHOICES
@@ -67,5 +69,73 @@ def plot_energy(entries: list[dict], png_path: str | os.PathLike):
     ax_r.set_ylabel("E_A / E_S")
     ax_r.set_title("energy efficiency ratio (Fig. 2)")
     ax_r.set_ylim(0, top * 1.25)
+    fig.tight_layout()
+    return save_figure(fig, png_path, numbers)
+
+
+def _bar_label(model: str, rep: dict) -> str:
+    if model != "quantized":
+        return {"mamba2": "Mamba2", "spikingmamba": "SpikingMamba"}[model]
+    bits = sorted({p["bits"] for p in rep["quantized"]["projections"].values() if "bits" in p})
+    return f"quantized W8A{'/'.join(map(str, bits))}" if bits else "quantized (none)"
+_UNITS = ((1e6, "J"), (1e3, "mJ"), (1.0, "µJ"))  # (µJ per unit, name); the reports are in 1e6 pJ = µJ
+
+
+def _unit(largest_uj: float) -> tuple[float, str]:
+    """The largest unit in which ``largest_uj`` is at least 1 (µJ at the least)."""
+    return next(((f, u) for f, u in _UNITS if largest_uj >= f), _UNITS[-1])
+
+
+def regimes_figure_numbers(reports: list[dict], label: str) -> dict:
+    """The numbers :func:`plot_regimes` draws: per phase (decode, prefill) one bar per (regime, model) with
+    compute, memory and total in the phase's unit; ``reports`` (``compare_baselines`` with memory, one per
+    regime) are kept whole, so every input and constant is in the JSON."""
+    panels = {}
+    for phase in ("decode", "prefill"):
+        bars = [{"regime": rep["regime"]["name"], "model": m, "compute": rep["models"][m]["compute"]["total"],
+                 "memory": rep["models"][m][phase]["memory_total"], "total": rep["models"][m][phase]["total"],
+                 "ratio_vs_mamba2": rep["models"]["mamba2"][phase]["total"] / rep["models"][m][phase]["total"]}
+                for rep in reports for m in MODELS]
+        factor, unit = _unit(max(b["total"] for b in bars))
+        for b in bars:
+            b.update({k + "_scaled": b[k] / factor for k in ("compute", "memory", "total")})
+        panels[phase] = {"unit": unit, "bars": bars}
+    return {"label": label, "source_unit": UNIT, "panels": panels, "reports": reports}
+
+
+def plot_regimes(reports: list[dict], png_path: str | os.PathLike, label: str = ""):
+    """Stacked bars, compute below memory, of Mamba2 / quantized / SpikingMamba in each regime; one panel for
+    decode and one for prefill, totals printed on the bars. Returns (png, json)."""
+    for rep in reports:
+        if "memory" not in rep:
+            raise ValueError("plot_regimes needs compare_baselines(..., memory=LEVEL) reports")
+    numbers = regimes_figure_numbers(reports, label)
+    n_models = len(MODELS)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, (phase, panel) in zip(axes, numbers["panels"].items()):
+        bars = panel["bars"]
+        xs = [i + i // n_models * 0.6 for i in range(len(bars))]  # a gap between regimes
+        ax.bar(xs, [b["compute_scaled"] for b in bars], color="#4c72b0", label="compute")
+        ax.bar(xs, [b["memory_scaled"] for b in bars], bottom=[b["compute_scaled"] for b in bars],
+               color="#dd8452", label="memory")
+        top = max(b["total_scaled"] for b in bars)
+        for x, b in zip(xs, bars):
+            ax.text(x, b["total_scaled"] + 0.01 * top, f"{b['total_scaled']:.3g}", ha="center", va="bottom",
+                    fontsize=8)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([_bar_label(b["model"], reports[0]) for b in bars], rotation=35, ha="right", fontsize=8)
+        for g in range(len(reports)):
+            centre = sum(xs[g * n_models:(g + 1) * n_models]) / n_models
+            ax.text(centre, -0.3, bars[g * n_models]["regime"], transform=ax.get_xaxis_transform(), ha="center",
+                    fontsize=10, fontweight="bold")
+        ax.set_ylim(0, top * 1.12)
+        ax.set_ylabel(f"energy per token ({panel['unit']})")
+        tokens = reports[0]["memory"]["columns"]["prefill_tokens_per_pass"]
+        ax.set_title("decode (weights read per token)" if phase == "decode"
+                     else f"prefill (weights read once per {tokens:g} tokens)", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right")
+    levels = sorted({rep["memory"]["levels"][m]["name"] for rep in reports for m in MODELS})
+    fig.suptitle(f"{label}: compute vs memory per token (Horowitz 2014, 45 nm; memory: {', '.join(levels)})",
+                 fontsize=10)
     fig.tight_layout()
     return save_figure(fig, png_path, numbers)

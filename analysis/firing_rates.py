@@ -13,6 +13,7 @@ which :func:`count_accumulates` sets beside ``SpikeDrivenLinear.ac_count`` from 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -25,10 +26,17 @@ from analysis.text import windows
 from models.shape import SIDES, Mamba2Shape
 
 
-def _spike_stats(out: torch.Tensor) -> torch.Tensor:
-    """[Σ|out|, Σ out⁺, Σ out⁻] in float64 (exact for integer-valued counts below 2^53)."""
+def _spike_stats(out: torch.Tensor, stepped: bool = False) -> torch.Tensor:
+    """[Σ|out|, Σ out⁺, Σ out⁻, active, active_union] in float64 (exact for integer-valued counts below 2^53).
+
+    ``active``: (token, input) pairs with at least one spike; ``active_union``: inputs with a spike at any token
+    of this call (the weight columns a pass reads, analysis.memory). ``stepped``: ``out`` has a leading step
+    axis (T > 1 or spike-driven: [T, ...] counts or [T·D, ...] spikes), summed over first."""
     out = out.detach().double()
-    return torch.stack([out.abs().sum(), out.clamp(min=0).sum(), (-out).clamp(min=0).sum()])
+    per_token = out.abs().sum(0) if stepped else out.abs()
+    active = per_token.flatten(0, -2) != 0
+    return torch.stack([out.abs().sum(), out.clamp(min=0).sum(), (-out).clamp(min=0).sum(),
+                        active.sum().double(), active.any(0).sum().double()])
 
 
 def neuron_sites(model) -> dict:
@@ -46,10 +54,11 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     """Run ``model`` on ``input_ids`` (``[B, L]``, or a stream ``[N]`` cut into ``seq_len`` windows) in its
     current mode (integer or spike-driven) and count each neuron's spikes.
 
-    Returns ``{"tokens", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sides": {"in": {...},
-    "out": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}`` where each
-    side's entry (in: the in_proj input u, out: the out_proj input y) is ``{"module", "spikes", "positive",
-    "negative", "width", "k", "fr", "ac_estimate"}``; the overall ``fr_in`` / ``fr_out`` are the means over
+    Returns ``{"tokens", "passes", "T", "neuron_in", "neuron_out", "D", "layers": [{"layer", "sides":
+    {"in": {...}, "out": {...}}}], "fr_in", "fr_out", "fr_in_per_layer", "fr_out_per_layer", "spikes_total"}``
+    where each side's entry (in: the in_proj input u, out: the out_proj input y) is ``{"module", "spikes",
+    "positive", "negative", "width", "k", "fr", "ac_estimate", "active", "active_union"}`` (``passes``:
+    forward calls; ``active*``: see ``_spike_stats``); the overall ``fr_in`` / ``fr_out`` are the means over
     layers (what the energy model sums). Sides without a neuron are absent (a teacher has no layers and
     rates None)."""
     neurons = neuron_sites(model)
@@ -57,7 +66,9 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     batches = [input_ids] if input_ids.dim() == 2 else windows(input_ids, seq_len or input_ids.numel())
     sums: dict[str, torch.Tensor] = {}
     model.eval()
-    with OutputMonitor(model, instance=SpikingNode, function_on_output=_spike_stats) as monitor:
+    stepped = cfg.T > 1 or any(site.module.spike_driven for site in neurons.values())
+    stats = functools.partial(_spike_stats, stepped=stepped)
+    with OutputMonitor(model, instance=SpikingNode, function_on_output=stats) as monitor:
         for batch in tqdm(batches, desc="counting spikes", disable=not progress):
             model(batch)
             for name in monitor.monitored_layers:
@@ -67,16 +78,18 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     tokens = sum(b.numel() for b in batches)
     layers: dict[int, dict] = {}
     for name, site in neurons.items():
-        spikes, pos, neg = (int(v) for v in sums[name].tolist())
+        spikes, pos, neg, active, union = (int(v) for v in sums[name].tolist())
         proj = site.module
         width, k = proj.in_features, proj.neuron.D
         layers.setdefault(site.layer, {"layer": site.layer, "sides": {}})["sides"][site.side] = {
             "module": name, "spikes": spikes, "positive": pos, "negative": neg, "width": width, "k": k,
             "fr": firing_rate(spikes, tokens, width, k, cfg.T), "ac_estimate": spikes * proj.out_features,
+            "active": active, "active_union": union,
         }
     ordered = [layers[i] for i in sorted(layers)]
-    result = {"tokens": tokens, "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in, "neuron_out": cfg.neuron_out,
-              "layers": ordered, "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
+    result = {"tokens": tokens, "passes": len(batches), "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in,
+              "neuron_out": cfg.neuron_out, "layers": ordered,
+              "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
     for side in SIDES.values():
         per_layer = [layer["sides"][side.name]["fr"] for layer in ordered if side.name in layer["sides"]]
         result[side.rate + "_per_layer"] = per_layer or None
@@ -120,7 +133,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
     """Load ``path``, tokenize ``text`` (see :func:`analysis.text.load_token_ids`) and measure firing rates
     (``spike_driven``: with :func:`count_accumulates`, adding the measured accumulates).
 
-    Returns that dict plus ``shape`` (a :class:`Mamba2Shape`) and ``tokenizer_note``."""
+    Returns that dict plus ``shape`` (a :class:`Mamba2Shape`), ``vocab_size`` and ``tokenizer_note``."""
     from analysis.text import load_token_ids
 
     if text is None:
@@ -132,6 +145,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
     else:
         result = measure_firing_rates(model, ids, seq_len, progress=True)
     result["shape"] = Mamba2Shape.from_config(model.config.to_dict())
+    result["vocab_size"] = model.config.vocab_size
     result["tokenizer_note"] = note
     return result
 
