@@ -3,15 +3,16 @@
     meta.json          what the responses were generated with (teacher, tokenizer, chat template, data,
                        max_new_tokens, decoding, the prompts' count and fingerprint); a run with other
                        settings refuses the cache instead of mixing two sets of responses
-    shard-R.jsonl      the rows process R generated, one JSON object per line:
-                       {"index", "prompt_ids", "response_ids", "finished", "response"}
+    shard-R.jsonl      the responses process R generated, one JSON object per line:
+                       {"index": prompt index, "response_ids": ŷ's token ids, "finished": ended with EOS}
 
 Process R appends one batch of rows at a time with a single write, then flush + fsync, so a killed run
 leaves complete rows and at most one torn last line. At the next start the main process cuts every
 shard after its last complete line (``repair``) and every process skips the prompt indices already
 present in any shard (``done``): the run continues where it stopped and writes nothing twice, also
-with another number of processes. ``finished`` says whether ŷ ended with EOS (false: cut at
-max_new_tokens); ``response`` is ŷ decoded, for reading.
+with another number of processes. ``finished`` false: ŷ was cut at max_new_tokens. The prompts
+themselves are not stored (``meta.json``'s fingerprint ties the cache to them); to read a response,
+``tokenizer.decode(row["response_ids"])``.
 """
 from __future__ import annotations
 

@@ -52,15 +52,20 @@ def generate_responses(teacher, tokenizer, prompts: list[list[int]], max_new_tok
     return responses
 
 
-def training_rows(cached, seq_len: int, pad_id: int, num_proc: int | None = None):
-    """Cached (prompt, ŷ) rows -> ``input_ids`` / ``loss_mask`` rows of ``seq_len`` (module docstring, 3)."""
+def training_rows(prompts, cached, seq_len: int, pad_id: int, num_proc: int | None = None):
+    """Prompts and their cached ŷ (both in prompt-index order) -> ``input_ids`` / ``loss_mask`` rows of
+    ``seq_len`` (module docstring, 3)."""
+    import datasets
+
     def row(prompt_ids, response_ids):
         ids = prompt_ids + response_ids
         mask = [0] * (len(prompt_ids) - 1) + [1] * len(response_ids)
         return {"input_ids": ids + [pad_id] * (seq_len - len(ids)), "loss_mask": mask + [0] * (seq_len - len(mask))}
 
-    return cached.map(row, input_columns=["prompt_ids", "response_ids"], remove_columns=cached.column_names,
-                      num_proc=num_proc, desc="pseudo-label rows")
+    pairs = datasets.concatenate_datasets([prompts.select_columns("prompt_ids"),
+                                           cached.select_columns("response_ids")], axis=1)
+    return pairs.map(row, input_columns=["prompt_ids", "response_ids"], remove_columns=pairs.column_names,
+                     num_proc=num_proc, desc="pseudo-label rows")
 
 
 def generation_meta(cfg, teacher_path: str, tokenizer, prompts) -> dict:
@@ -113,9 +118,7 @@ def build_pseudo_label_dataset(cfg, tokenizer, teacher_path: str, accelerator):
                     responses = generate_responses(teacher, tokenizer, prompt_ids, cfg.max_new_tokens,
                                                    cfg.pseudo_label_sampling == "sample", seed)
                 cache.append(accelerator.process_index, [
-                    {"index": i, "prompt_ids": p, "response_ids": r, "finished": finished,
-                     "response": tokenizer.decode(r, skip_special_tokens=True)}
-                    for i, p, (r, finished) in zip(indices, prompt_ids, responses)])
+                    {"index": i, "response_ids": r, "finished": finished} for i, (r, finished) in zip(indices, responses)])
         del teacher
     accelerator.wait_for_everyone()
     with accelerator.local_main_process_first():
@@ -123,5 +126,5 @@ def build_pseudo_label_dataset(cfg, tokenizer, teacher_path: str, accelerator):
         if list(cached["index"]) != list(range(len(prompts))):
             raise RuntimeError(f"the pseudo-label cache {cache.root} holds {len(cached)} responses for "
                                f"{len(prompts)} prompts after generation")
-        rows = training_rows(cached, cfg.seq_len, tokenizer.pad_token_id, cfg.num_proc)
+        rows = training_rows(prompts, cached, cfg.seq_len, tokenizer.pad_token_id, cfg.num_proc)
     return rows.with_format("numpy")
