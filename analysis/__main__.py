@@ -253,8 +253,9 @@ def _run_firing_rates(args) -> int:
         result = measure_firing_rates(model, ids, args.seq_len, progress=True)
     result["tokenizer_note"] = note
     png, js = plot_firing_rates(result, Path(args.out) / "firing_rates.png")
-    print(f"fr_in {result['fr_in']}  fr_out {result['fr_out']}  spikes {result['spikes_total']} over "
-          f"{result['tokens']} tokens" + (f"; ACs measured {result['ac_measured_total']}, "
+    print(f"fr_in {result['fr_in']} (95 % CI over windows {result['fr_in_ci95']})  fr_out {result['fr_out']} "
+          f"({result['fr_out_ci95']})  spikes {result['spikes_total']} over {result['tokens']} tokens in "
+          f"{len(result['windows']['tokens'])} windows" + (f"; ACs measured {result['ac_measured_total']}, "
                                            f"#spikes·out_features {result['ac_estimate_total']}" if args.spike_driven else ""))
     print(f"wrote {png} and {js}")
     return 0

@@ -9,6 +9,12 @@ spikes of an output is Σ|out| both in integer mode (out = the count q, Eq 2/3/5
 
 and the analytic accumulate count is ``#spikes · out_features`` (Eq 4 / Eq 9: one weight column per spike),
 which :func:`count_accumulates` sets beside ``SpikeDrivenLinear.ac_count`` from a spike-driven run.
+
+Protocol (the paper gives none for its Table 8–9 rates; this project's choice): the first ``max_tokens``
+tokens (2048) of a UTF-8 text, cut into consecutive windows of ``seq_len`` tokens (512), each run from a
+fresh state; ``fr_in`` / ``fr_out`` pool every token. Each window's rate (mean over layers) is also kept,
+with the t-based 95 % confidence interval of their mean (``fr_in_ci95`` / ``fr_out_ci95``, None with a
+single window): with equal windows that mean is ``fr_in`` itself (a shorter last window shifts it slightly).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 import torch
 from neurons import SpikingNode
 from spikingjelly.activation_based.monitor import OutputMonitor
+from scipy import stats
 from tqdm import tqdm
 
 from analysis.energy import firing_rate
@@ -44,6 +51,16 @@ def neuron_sites(model) -> dict:
     return {f"{site.name}.neuron": site for site in model.spiking_projections()}
 
 
+def mean_ci95(values: list[float]) -> tuple[float, list[float] | None]:
+    """(mean, [low, high]) of ``values``: Student-t 95 % interval of the mean, None for fewer than 2 values."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    half = stats.t.ppf(0.975, n - 1) * stats.tstd(values) / n ** 0.5
+    return mean, [mean - half, mean + half]
+
+
 def site_entries(layers: list[dict]) -> list[dict]:
     """Every (layer, side) entry of a ``measure_firing_rates(...)["layers"]`` list, in order."""
     return [entry for layer in layers for entry in layer["sides"].values()]
@@ -60,20 +77,25 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     "positive", "negative", "width", "k", "fr", "ac_estimate", "active", "active_union"}`` (``passes``:
     forward calls; ``active*``: see ``_spike_stats``); the overall ``fr_in`` / ``fr_out`` are the means over
     layers (what the energy model sums). Sides without a neuron are absent (a teacher has no layers and
-    rates None)."""
+    rates None). Per window (see the module docstring): ``windows`` = ``{"tokens": [...], "fr_in": [...],
+    "fr_out": [...]}`` and ``fr_in_window_mean`` / ``fr_in_ci95`` (and the same for ``fr_out``)."""
     neurons = neuron_sites(model)
     cfg = model.config
     batches = [input_ids] if input_ids.dim() == 2 else windows(input_ids, seq_len or input_ids.numel())
     sums: dict[str, torch.Tensor] = {}
+    per_window: list[dict[str, float]] = []  # window -> neuron name -> spikes
     model.eval()
     stepped = cfg.T > 1 or any(site.module.spike_driven for site in neurons.values())
     stats = functools.partial(_spike_stats, stepped=stepped)
     with OutputMonitor(model, instance=SpikingNode, function_on_output=stats) as monitor:
         for batch in tqdm(batches, desc="counting spikes", disable=not progress):
             model(batch)
+            window = {}
             for name in monitor.monitored_layers:
                 for rec in monitor[name]:
                     sums[name] = sums.get(name, 0) + rec
+                    window[name] = window.get(name, 0.0) + rec[0].item()
+            per_window.append(window)
             monitor.clear_recorded_data()
     tokens = sum(b.numel() for b in batches)
     layers: dict[int, dict] = {}
@@ -90,10 +112,17 @@ def measure_firing_rates(model, input_ids: torch.Tensor, seq_len: int | None = N
     result = {"tokens": tokens, "passes": len(batches), "T": cfg.T, "D": cfg.D, "neuron_in": cfg.neuron_in,
               "neuron_out": cfg.neuron_out, "layers": ordered,
               "spikes_total": sum(e["spikes"] for e in site_entries(ordered))}
+    result["windows"] = {"tokens": [b.numel() for b in batches]}
     for side in SIDES.values():
         per_layer = [layer["sides"][side.name]["fr"] for layer in ordered if side.name in layer["sides"]]
         result[side.rate + "_per_layer"] = per_layer or None
         result[side.rate] = sum(per_layer) / len(per_layer) if per_layer else None
+        entries = [layer["sides"][side.name] for layer in ordered if side.name in layer["sides"]]
+        rates = [sum(firing_rate(window[e["module"]], batch.numel(), e["width"], e["k"], cfg.T) for e in entries)
+                 / len(entries) for window, batch in zip(per_window, batches)] if entries else None
+        result["windows"][side.rate] = rates
+        mean, ci = mean_ci95(rates) if rates else (None, None)
+        result[side.rate + "_window_mean"], result[side.rate + "_ci95"] = mean, ci
     return result
 
 

@@ -9,8 +9,8 @@ one; ``hidden_size`` / ``num_hidden_layers`` are aliases for the transformers ec
 Neurons (§3.2, §4.1): ``neuron_in`` sits before every block's ``in_proj`` and ``neuron_out`` before
 every ``out_proj``; each is ``"none"`` (plain Mamba2: the teacher), ``"lif"``, ``"ilif"`` or
 ``"tilif"``. A neuron normalises its input by its threshold (``v_threshold_in`` / ``v_threshold_out``,
-V_th = 1 in the paper) and emits an integer count in units of V_th; the projection after it restores
-the scale with one multiply per *output* element (``y = V_th · W q``), so the spike-driven path stays
+V_th = 1 by default: the paper gives no value) and emits an integer count in units of V_th; the
+projection after it restores the scale with one multiply per *output* element (``y = V_th · W q``), so the spike-driven path stays
 accumulate-only over the inputs. ``D`` is the largest integer a neuron emits (LIF: 1), ``T`` the number
 of logical neuron steps per token (the paper's "T × D" step notation; T = 1 throughout the paper).
 

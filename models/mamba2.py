@@ -203,17 +203,19 @@ class Mamba2Mixer(nn.Module):
             set_decode_layout(proj, not mode)
         return self
 
-    def forward(self, u, conv_state=None, ssm_state=None, attention_mask=None):
+    def forward(self, u, conv_state=None, ssm_state=None, attention_mask=None, hidden_loss_mask=None):
         """Whole sequence: u [B, L, d_model] -> (out [B, L, d_model], L_hidden scalar or None).
 
         conv_state [B, conv_dim, K] / ssm_state [B, H, P, N]: this layer's recurrent cache; when
         given, the sequence continues from it and it is updated in place (prefill). One decoded
         token takes `forward_step` instead. attention_mask [B, L] (1 = token, 0 = padding) zeroes
-        padded positions before in_proj and after the conv, as mamba_ssm / transformers do."""
+        padded positions before in_proj and after the conv, as mamba_ssm / transformers do.
+        hidden_loss_mask [B, L]: the positions L_hidden averages over (default: attention_mask)."""
         if attention_mask is not None:
             u = u * attention_mask[..., None].to(u.dtype)
         zxbcdt = self.in_proj(u)                                                          # Eq 16
-        loss_in = self.in_proj.hidden_loss(u, zxbcdt, attention_mask)                     # Eq 10
+        loss_mask = attention_mask if hidden_loss_mask is None else hidden_loss_mask
+        loss_in = self.in_proj.hidden_loss(u, zxbcdt, loss_mask)                          # Eq 10
         z, xBC, dt = zxbcdt.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)    # Eq 17
         xBC = self._conv(xBC, conv_state)
         if attention_mask is not None:
@@ -221,7 +223,7 @@ class Mamba2Mixer(nn.Module):
         y = self._scan(*self._split_xBC(xBC), dt, ssm_state)                              # Eq 18–19
         y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
         out = self.out_proj(y)                                                            # Eq 21
-        loss_out = self.out_proj.hidden_loss(y, out, attention_mask)                      # Eq 10
+        loss_out = self.out_proj.hidden_loss(y, out, loss_mask)                           # Eq 10
         return out, _add(loss_in, loss_out)
 
     def forward_step(self, u, conv_state, ssm_state):

@@ -61,8 +61,8 @@ class Mamba2Block(GradientCheckpointingLayer):
         self.norm = RMSNorm(config.d_model, config.norm_epsilon)
         self.mixer = Mamba2Mixer(config, layer_idx)
 
-    def forward(self, residual, conv_state=None, ssm_state=None, attention_mask=None):
-        out, loss_hidden = self.mixer(self.norm(residual), conv_state, ssm_state, attention_mask)
+    def forward(self, residual, conv_state=None, ssm_state=None, attention_mask=None, hidden_loss_mask=None):
+        out, loss_hidden = self.mixer(self.norm(residual), conv_state, ssm_state, attention_mask, hidden_loss_mask)
         return residual + out, loss_hidden
 
 
@@ -112,14 +112,15 @@ class SpikingMambaModel(nn.Module):
 
     def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, cache_params: Mamba2Cache | None = None,
                 use_cache: bool | None = False, output_hidden_states: bool | None = False,
-                return_dict: bool | None = True, **kwargs) -> SpikingMambaOutput | tuple:
+                return_dict: bool | None = True, hidden_loss_mask=None, **kwargs) -> SpikingMambaOutput | tuple:
         """input_ids [B, L] (or inputs_embeds [B, L, d_model]) -> `SpikingMambaOutput`.
 
         With ``cache_params`` the tokens continue the cached sequence (one token: the recurrent step;
         several: the chunked scan from the cached state) and the cache is updated in place;
         ``use_cache=True`` creates the cache when none is given. ``attention_mask`` [B, L] (1 = token,
         0 = padding) zeroes padding; a mask of another length (generate() passes the whole history's) is
-        ignored, the prompt's having been applied when it was prefilled."""
+        ignored, the prompt's having been applied when it was prefilled. ``hidden_loss_mask`` [B, L]: the
+        positions ``loss_hidden`` (Eq 10) averages over, e.g. a response's (default: attention_mask)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
@@ -138,7 +139,7 @@ class SpikingMambaModel(nn.Module):
                     block.norm(residual), cache.conv_states[i], cache.ssm_states[i])
             else:
                 states = (cache.conv_states[i], cache.ssm_states[i]) if cache is not None else (None, None)
-                residual, loss = block(residual, *states, attention_mask)
+                residual, loss = block(residual, *states, attention_mask, hidden_loss_mask)
                 if loss is not None:
                     loss_hidden = loss if loss_hidden is None else loss_hidden + loss
             if output_hidden_states:
@@ -185,17 +186,18 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
     def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, labels=None,
                 cache_params: Mamba2Cache | None = None, use_cache: bool | None = None,
                 output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                logits_to_keep: int = 0, **kwargs) -> SpikingMambaCausalLMOutput | tuple:
+                logits_to_keep: int = 0, hidden_loss_mask=None, **kwargs) -> SpikingMambaCausalLMOutput | tuple:
         """input_ids [B, L] (or inputs_embeds [B, L, d_model]) -> `SpikingMambaCausalLMOutput`.
 
         With ``cache_params`` the tokens continue the cached sequence (one token: the recurrent step;
         several: the chunked scan from the cached state); ``use_cache=True`` creates the cache when
         none is given. ``labels`` [B, L] give the shifted next-token CE (-100 ignored). ``loss`` is the
-        CE only; pipelines add ``loss_hidden`` (Eq 12). ``attention_mask`` [B, L] zeroes padding."""
+        CE only; pipelines add ``loss_hidden`` (Eq 12). ``attention_mask`` [B, L] zeroes padding;
+        ``hidden_loss_mask`` [B, L] restricts ``loss_hidden`` to some positions (default: attention_mask)."""
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         base = self.backbone(input_ids, inputs_embeds, attention_mask, cache_params, use_cache,
-                             bool(output_hidden_states))
+                             bool(output_hidden_states), hidden_loss_mask=hidden_loss_mask)
         hidden, loss_hidden = base.last_hidden_state, base.loss_hidden
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]

@@ -42,7 +42,7 @@ class SpikingProjection(SpikeDrivenLinear):
     The neuron normalises x by V_th and emits counts in units of V_th; over its T logical steps (the same
     input repeated, membrane carried between them, reset after every call so that tokens and batches stay
     independent) the counts are summed. V_th / T is one multiply per output element, skipped when it is 1
-    (the paper's V_th = 1, T = 1), so the spike-driven path stays accumulate-only over the inputs.
+    (the default V_th = 1 and the paper's T = 1), so the spike-driven path stays accumulate-only over the inputs.
     """
 
     def __init__(self, config: SpikingMambaConfig, side: str, layer_idx: int, in_features: int, out_features: int):

@@ -29,21 +29,27 @@ class DistillConfig(TrainingConfig):
     # --- objective ----------------------------------------------------------------------------------
     hidden_weight: float = field_(1.0, "λ in L = L_KL + λ·L_hidden (Eq 12; the paper uses 1)")
     kl_temperature: float = field_(1.0, "softmax temperature τ of Eq 13's KL (scaled by τ²); paper: 1")
-    pseudo_labels: bool = field_(False, "train on teacher-generated continuations ŷ of each sequence's first "
-                                        "prompt_length tokens (§4.3, Eq 13) instead of on the dataset text")
-    prompt_length: int = field_(64, "prompt tokens x kept from the data when pseudo_labels is true")
+    pseudo_labels: bool = field_(False, "true (the paper, §4.3): the teacher answers the prompts of the "
+                                        "instruction datasets and the student learns the responses ŷ, loss on ŷ "
+                                        "only (Eq 13; pseudo_labels.py); false: KL on every token of packed text")
+    max_new_tokens: int = field_(1024, "pseudo-labels: most tokens of a response ŷ (generation stops at EOS); "
+                                       "prompts longer than seq_len - max_new_tokens are dropped (not in the paper)")
+    pseudo_label_batch_size: int = field_(8, "pseudo-labels: prompts per teacher generate() call per process")
     pseudo_label_sampling: Literal["greedy", "sample"] = field_("greedy", "how the teacher generates ŷ "
-                                                                "(sample: seeded by seed and step)")
+                                                                "(sample: full distribution, seeded by seed and "
+                                                                "the batch's first prompt)")
     # --- data ---------------------------------------------------------------------------------------
     datasets: list = field_([], "hub dataset names or local .txt/.jsonl files; an entry may be a mapping "
-                                "{path, name, split, field} (split 'a+b' joins splits)")
-    seq_len: int = field_(2048, "packed sequence length in tokens (Appendix C: 2048)")
+                                "{path, name, split, field} (split 'a+b' joins splits). With pseudo_labels: "
+                                "instruction data (field: messages / conversations / prompt)")
+    seq_len: int = field_(2048, "tokens per sequence (Appendix C: 2048): packed text, or with pseudo_labels "
+                                "one prompt + response, right-padded")
     # --- defaults that differ from TrainingConfig's ---------------------------------------------------
     output_dir: str = field_("runs/distill", "checkpoints, metrics.jsonl, config.yaml and final/ go here")
 
     def __post_init__(self):
         super().__post_init__()
-        for key in ("D", "prompt_length"):
+        for key in ("D", "max_new_tokens", "pseudo_label_batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
         if self.seq_len < 2:
@@ -51,9 +57,9 @@ class DistillConfig(TrainingConfig):
         if not (self.kl_temperature > 0 and self.hidden_weight >= 0):
             raise ValueError(f"need kl_temperature > 0 and hidden_weight >= 0; got kl_temperature="
                              f"{self.kl_temperature}, hidden_weight={self.hidden_weight}")
-        if self.pseudo_labels and self.prompt_length >= self.seq_len:
-            raise ValueError(f"prompt_length={self.prompt_length} must be < seq_len={self.seq_len} so the "
-                             "teacher has tokens to generate")
+        if self.pseudo_labels and self.max_new_tokens >= self.seq_len:
+            raise ValueError(f"max_new_tokens={self.max_new_tokens} must be < seq_len={self.seq_len} so that "
+                             "prompt + response fit one sequence")
         if not self.datasets:
             raise ValueError("datasets is empty: give hub dataset names or local .txt/.jsonl files, "
                              "e.g. datasets=[pipelines/configs/data/tiny_corpus.txt]")

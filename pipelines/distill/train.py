@@ -3,7 +3,9 @@
 One optimizer step = ``accumulation_steps`` micro-batches on each of ``world_size`` processes, together
 exactly ``global_batch_size`` packed sequences chosen by ``pipelines.data.BatchPlan``. For each micro-batch:
 the frozen teacher's logits (no grad), the student's logits and L_hidden (Eq 10, from the model), and
-L = L_KL + λ·L_hidden (Eq 12–13, ``losses.py``). AdamW with linear warm-up then cosine decay.
+L = L_KL + λ·L_hidden (Eq 12–13, ``losses.py``). AdamW with linear warm-up then cosine decay. With
+``pseudo_labels`` a row is one prompt + teacher response and both losses run over the response only
+(``pseudo_labels.py``); otherwise over every token of packed text.
 
 The same code runs on one CPU, under ``accelerate launch`` with DDP, DeepSpeed ZeRO-3 or FSDP
 (configs in ``pipelines/accelerate/``); only plain and DDP (gloo, 2 CPU processes) were run here.
@@ -17,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pipelines import data as data_lib
@@ -27,7 +28,7 @@ from pipelines.config import config_to_dict, save_config
 from pipelines.distill import teacher_student
 from pipelines.distill.config import DistillConfig
 from pipelines.distill.losses import DistillLoss
-from pipelines.distill.pseudo_labels import generate_pseudo_labels
+from pipelines.distill.pseudo_labels import build_pseudo_label_dataset
 from pipelines.metrics import MetricsWriter
 
 
@@ -55,17 +56,14 @@ def configure_engine(accelerator, cfg: DistillConfig, accumulation_steps: int) -
                                        gradient_clipping=cfg.max_grad_norm or 0.0)
 
 
-def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tensor, sample_seed: int,
-                     n_tokens: int):
-    """L, L_KL, L_hidden (scalars) for one micro-batch ``input_ids [b, seq_len]``; ``n_tokens`` = tokenizer size."""
-    mask = None
-    if cfg.pseudo_labels:
-        input_ids, mask = generate_pseudo_labels(teacher, input_ids, cfg.prompt_length,
-                                                 cfg.pseudo_label_sampling == "sample", sample_seed, n_tokens)
+def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tensor,
+                     loss_mask: torch.Tensor | None = None):
+    """L, L_KL, L_hidden (scalars) for one micro-batch ``input_ids [b, seq_len]``; ``loss_mask [b, seq_len]``:
+    the positions both losses average over (pseudo-labels: the response's, ``pseudo_labels.py``; None: all)."""
     with torch.no_grad():
         teacher_logits = teacher(input_ids).logits
-    out = student(input_ids)
-    loss_kl = DistillLoss.kl_teacher_student(teacher_logits, out.logits, mask, cfg.kl_temperature)
+    out = student(input_ids, hidden_loss_mask=loss_mask)
+    loss_kl = DistillLoss.kl_teacher_student(teacher_logits, out.logits, loss_mask, cfg.kl_temperature)
     loss_hidden = out.loss_hidden.float()
     return DistillLoss.total(loss_kl, loss_hidden, cfg.hidden_weight), loss_kl, loss_hidden
 
@@ -91,9 +89,11 @@ def setup(cfg: DistillConfig, accelerator) -> Run:
     with accelerator.local_main_process_first():  # the first process fills the datasets cache for the rest
         teacher_path = teacher_student.resolve_teacher(cfg)
         tokenizer = teacher_student.load_tokenizer(cfg, teacher_path)
-        packed = data_lib.build_packed_dataset(
+        packed = None if cfg.pseudo_labels else data_lib.build_packed_dataset(
             [data_lib.DataSource.parse(d) for d in cfg.datasets], tokenizer, cfg.seq_len, cfg.chat_template,
             cfg.data_cache_dir, cfg.num_proc)
+    if cfg.pseudo_labels:  # §4.3: rows of (prompt, teacher response) with a loss mask (collective)
+        packed = build_pseudo_label_dataset(cfg, tokenizer, teacher_path, accelerator)
     plan = data_lib.BatchPlan(len(packed), cfg.global_batch_size, cfg.micro_batch_size,
                               accelerator.num_processes, accelerator.process_index, cfg.seed)
     configure_engine(accelerator, cfg, plan.accumulation_steps)
@@ -116,11 +116,11 @@ def train_step(cfg: DistillConfig, r: Run, step: int) -> tuple[torch.Tensor, flo
     sums = torch.zeros(3, device=acc.device)
     for micro in range(plan.accumulation_steps):
         rows = plan.micro_rows(step, micro)
-        input_ids = torch.as_tensor(r.packed[rows.tolist()]["input_ids"], dtype=torch.long, device=acc.device)
-        slot = micro * plan.world_size + plan.rank  # these rows' slice of the global batch
-        sample_seed = int(np.random.SeedSequence([cfg.seed, step, slot]).generate_state(1)[0])
+        batch = r.packed[rows.tolist()]
+        input_ids = torch.as_tensor(batch["input_ids"], dtype=torch.long, device=acc.device)
+        loss_mask = torch.as_tensor(batch["loss_mask"], device=acc.device) if "loss_mask" in batch else None
         with acc.accumulate(r.student), acc.autocast():
-            losses = micro_batch_loss(cfg, r.teacher, r.student, input_ids, sample_seed, len(r.tokenizer))
+            losses = micro_batch_loss(cfg, r.teacher, r.student, input_ids, loss_mask)
             acc.backward(losses[0])
         sums += torch.stack(losses).detach()
     means = acc.reduce(sums, "mean") / plan.accumulation_steps

@@ -14,8 +14,9 @@ Python API accepts it::
 lm-eval's own task files when every task is local.)
 
 Shell: ``python -m pipelines.lm_eval ...`` (the ``lm_eval`` command with ``spikingmamba`` registered
-and ``tasks/`` included) and ``python -m pipelines eval --student PATH --teacher PATH ...`` (the
-Table-2-style comparison; Python: ``pipelines.eval.compare``).
+and ``tasks/`` included) and ``python -m pipelines eval --student PATH --teacher PATH [--aligned
+LABEL=PATH:BASE ...]`` (the Table-2-style comparison with RL gains; Python: ``pipelines.eval.compare``).
+Protocols (perplexity, zero-shot, firing rates): ``README.md`` beside this file.
 
 ``tasks/`` holds the ``paper`` group (the six Table 2 tasks and their metrics) and ``offline_mc``,
 a small multiple-choice task that runs without network.

@@ -3,6 +3,12 @@
     python -m pipelines eval --teacher Mamba2=state-spaces/mamba2-1.3b \\
         --student SpikingMamba=runs/distill/final --tasks paper --ppl wikitext2 c4 ptb --device cuda
 
+Table 2's RL rows and their gains (SNN +2.55 vs Mamba2 +0.44 after KTO, §5.1): add each aligned model
+with the label of the row it was aligned from (``python -m pipelines rl`` output)::
+
+    ... --aligned Mamba2+KTO=runs/mamba2-1.3b-kto/final:Mamba2 \\
+        --aligned SpikingMamba+KTO=runs/spikingmamba-1.3b-kto/final:SpikingMamba
+
 prints the table and writes ``comparison.md`` / ``comparison.json`` (+ lm-eval's raw results) into
 ``--output``. Offline: ``--tasks offline_mc --ppl some.txt`` with local checkpoints.
 """
@@ -23,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Mamba2 teacher checkpoint (dir or hub id); loaded with neuron=none")
     p.add_argument("--student", action="append", required=True, metavar="[LABEL=]PATH",
                    help="SpikingMamba checkpoint; repeat for several rows")
+    p.add_argument("--aligned", action="append", default=[], metavar="[LABEL=]PATH:BASE",
+                   help="an RL-aligned model and the label of the --teacher/--student row it was aligned from; "
+                        "its 'RL gain' = Avg. - Avg.(BASE). Repeat for several")
     p.add_argument("--tasks", nargs="*", default=["paper"], metavar="TASK[:METRIC]",
                    help="lm-eval tasks; 'paper' = the six Table 2 tasks (default). No value: skip zero-shot")
     p.add_argument("--ppl", nargs="*", default=[], metavar="CORPUS",
@@ -53,7 +62,7 @@ def main(argv=None) -> int:
         raise SystemExit("nothing to evaluate: give --tasks and/or --ppl")
     limit = None if args.limit is None else (int(args.limit) if args.limit >= 1 else args.limit)
     table = compare(
-        args.student, args.teacher, tasks=args.tasks, ppl=args.ppl, out_dir=args.output,
+        args.student, args.teacher, aligned=args.aligned, tasks=args.tasks, ppl=args.ppl, out_dir=args.output,
         student_neuron=args.neuron, student_D=args.D, spike_driven=args.spike_driven,
         tokenizer=args.tokenizer, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
         include_path=args.include_path, limit=limit, num_fewshot=args.num_fewshot,

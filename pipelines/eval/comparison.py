@@ -4,7 +4,8 @@ Each model is loaded once (``SpikingMambaLM``, the lm-eval model of ``harness.py
 lm-eval on the requested tasks (0-shot unless ``num_fewshot``), then through ``perplexity.py`` on
 the requested corpora with the same weights and tokenizer, and freed before the next one.
 The teacher loads as plain Mamba2 (``neuron=none``); students load with their saved neurons unless
-``neuron``/``D`` are given.
+``neuron``/``D`` are given. Aligned models (``LABEL=PATH:BASE``, the output of ``python -m pipelines rl``
+on the teacher or on a student) load as their base does and get an ``RL gain`` over it (``table.py``).
 
 Outputs in ``out_dir``: ``comparison.md`` / ``comparison.json`` (the table, with per-model details)
 and ``lm_eval/<label>.json`` (lm-eval's full results for each model).
@@ -36,6 +37,19 @@ def model_label(spec) -> tuple[str, str]:
     if sep and label and not Path(spec).exists():
         return label, path
     return Path(spec).name or spec, spec
+
+
+def aligned_label(spec) -> tuple[str, str, str]:
+    """``LABEL=PATH:BASE`` or ``(LABEL, PATH, BASE)`` -> (label, path, base label); the label defaults as
+    in ``model_label``."""
+    if isinstance(spec, tuple):
+        label, path, base = spec
+        return str(label), str(path), str(base)
+    rest, sep, base = str(spec).rpartition(":")
+    if not (sep and rest and base):
+        raise ValueError(f"aligned model {spec!r} names no base: write [LABEL=]PATH:BASE_LABEL, BASE_LABEL "
+                         "being the --teacher or --student row it was aligned from")
+    return (*model_label(rest), base)
 
 
 def evaluate_model(path: str, *, label: str, tasks=("paper",), ppl=(), neuron: str | None = None,
@@ -78,34 +92,45 @@ def evaluate_model(path: str, *, label: str, tasks=("paper",), ppl=(), neuron: s
     return row
 
 
-def compare(students, teacher, *, tasks=("paper",), ppl=(), out_dir: str | Path | None = None,
+def compare(students, teacher, *, aligned=(), tasks=("paper",), ppl=(), out_dir: str | Path | None = None,
             student_neuron: str | None = None, student_D: int | None = None, spike_driven: bool = False,
             **options) -> ComparisonTable:
-    """Evaluate ``teacher`` and every student; return (and save to ``out_dir``) the comparison table.
+    """Evaluate ``teacher``, every student and every aligned model; return (and save to ``out_dir``) the
+    comparison table.
 
     ``students``: paths, ``LABEL=PATH`` strings or (label, path) pairs; ``teacher`` likewise.
-    ``student_neuron`` / ``student_D`` / ``spike_driven`` apply to the students only; ``options`` go to
-    ``evaluate_model`` for every model (tokenizer, device, dtype, batch_size, include_path, limit,
-    num_fewshot, context_len, stride).
+    ``aligned``: ``LABEL=PATH:BASE`` strings or (label, path, base) triples, BASE the teacher's or a
+    student's label. ``student_neuron`` / ``student_D`` / ``spike_driven`` apply to the students (and to
+    models aligned from a student) only; ``options`` go to ``evaluate_model`` for every model (tokenizer,
+    device, dtype, batch_size, include_path, limit, num_fewshot, context_len, stride).
     """
     if not students:
         raise ValueError("give at least one student checkpoint to compare with the teacher")
-    specs = [(model_label(teacher), True)] + [(model_label(s), False) for s in students]
-    labels = [label for (label, _), _ in specs]
+    specs = [(model_label(teacher), True, None)] + [(model_label(s), False, None) for s in students]
+    teacher_label = specs[0][0][0]
+    for spec in aligned:
+        label, path, base = aligned_label(spec)
+        specs.append(((label, path), base == teacher_label, base))
+    labels = [label for (label, _), _, _ in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model labels {labels} repeat; name each checkpoint, e.g. --student LABEL=PATH")
+    bad = [base for _, _, base in specs if base is not None and base not in labels[: 1 + len(students)]]
+    if bad:
+        raise ValueError(f"aligned base(s) {bad} are not the label of the teacher or a student "
+                         f"({labels[: 1 + len(students)]}); write --aligned LABEL=PATH:BASE_LABEL")
     if tasks and "manager" not in options:
         names = lm_eval_task_names(resolve_task_metrics(list(tasks)))
         options["manager"] = task_manager(names, options.get("include_path"))
     rows = []
-    for (label, path), is_teacher in tqdm(specs, desc="models", unit="model"):
-        per_model = dict(neuron="none") if is_teacher else dict(
+    for (label, path), dense, base in tqdm(specs, desc="models", unit="model"):
+        per_model = dict(neuron="none") if dense else dict(
             neuron=student_neuron, D=student_D, spike_driven=spike_driven)
-        rows.append(evaluate_model(path, label=label, tasks=tasks, ppl=ppl, out_dir=out_dir,
-                                   **per_model, **options))
+        row = evaluate_model(path, label=label, tasks=tasks, ppl=ppl, out_dir=out_dir, **per_model, **options)
+        row.base = base
+        rows.append(row)
     corpora = list(rows[0].perplexity)
     table = ComparisonTable(columns=resolve_task_metrics(list(tasks)), corpora=corpora, rows=rows,
-                            teacher=specs[0][0][0])
+                            teacher=teacher_label)
     if out_dir is not None:
         table.save(out_dir)
     return table

@@ -4,6 +4,12 @@ Accuracies are shown in percent (two decimals, as in the paper). ``Avg.`` is the
 a row's task columns; ``Diff.`` is ``Avg.(row) − Avg.(teacher)`` in percentage points, computed from
 unrounded averages ("-" on the teacher row). Perplexity columns (lower is better) follow, and are
 not part of the average.
+
+A row with a ``base`` is the RL-aligned version of that row's model (Table 2's "+ DPO" / "+ KTO"
+rows). Its ``RL gain`` is ``Avg.(row) − Avg.(base)`` in points: the paper's "SpikingMamba improves
+2.29 % / 2.55 % after DPO / KTO, Mamba2 only 0.57 % / 0.44 %" (§5.1). The markdown lists the gains of
+spiking and dense bases side by side below the table; the JSON has ``base`` / ``rl_gain`` per row and
+a ``gains`` list.
 """
 from __future__ import annotations
 
@@ -24,6 +30,12 @@ class ModelRow:
     zero_shot: dict[str, float] = field(default_factory=dict)
     perplexity: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    base: str | None = None  # label of the row this one is the RL-aligned version of
+
+    @property
+    def is_spiking(self) -> bool:
+        """Whether the model has spiking neurons (``info``'s neuron_in / neuron_out, as evaluate_model sets)."""
+        return any(self.info.get(key, "none") != "none" for key in ("neuron_in", "neuron_out"))
 
 
 @dataclass
@@ -44,6 +56,9 @@ class ComparisonTable:
             missing += [c for c in self.corpora if c not in row.perplexity]
             if missing:
                 raise ValueError(f"row {row.label!r} has no score for {missing}")
+            if row.base is not None and (row.base not in labels or row.base == row.label):
+                raise ValueError(f"aligned row {row.label!r} names base {row.base!r}, which is not another "
+                                 f"row of {labels}; give the label of the model it was aligned from")
 
     def row(self, label: str) -> ModelRow:
         return next(r for r in self.rows if r.label == label)
@@ -61,6 +76,19 @@ class ComparisonTable:
             return None
         return self.average(label) - self.average(self.teacher)
 
+    def rl_gain(self, label: str) -> float | None:
+        """Avg.(label) − Avg.(its base) in percentage points (None for a row without base / no tasks)."""
+        base = self.row(label).base
+        if not self.columns or base is None:
+            return None
+        return self.average(label) - self.average(base)
+
+    def gains(self) -> list[dict]:
+        """One entry per aligned row: label, base, whether the base is spiking (SNN) or dense, Avg.s, gain."""
+        return [{"label": r.label, "base": r.base, "snn": self.row(r.base).is_spiking,
+                 "base_avg": self.average(r.base), "avg": self.average(r.label), "rl_gain": self.rl_gain(r.label)}
+                for r in self.rows if r.base is not None]
+
     def to_dict(self) -> dict:
         return {
             "teacher": self.teacher,
@@ -73,17 +101,23 @@ class ComparisonTable:
                     "zero_shot_percent": {c.key: 100.0 * r.zero_shot[c.key] for c in self.columns},
                     "avg": self.average(r.label),
                     "diff": self.diff(r.label),
+                    "base": r.base,
+                    "rl_gain": self.rl_gain(r.label),
                     "perplexity": {c: r.perplexity[c] for c in self.corpora},
                     "info": r.info,
                 }
                 for r in self.rows
             ],
+            "gains": self.gains(),
         }
 
     def to_markdown(self) -> str:
+        with_gain = bool(self.columns) and any(r.base is not None for r in self.rows)
         header = ["Model", *(c.header for c in self.columns)]
         if self.columns:
             header += ["Avg.", "Diff."]
+        if with_gain:
+            header += ["RL gain"]
         header += [f"{c} PPL (↓)" for c in self.corpora]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in self.rows:
@@ -92,9 +126,24 @@ class ComparisonTable:
             if self.columns:
                 diff = self.diff(r.label)
                 cells += [f"{self.average(r.label):.2f}", "-" if diff is None else f"{diff:+.2f}"]
+            if with_gain:
+                gain = self.rl_gain(r.label)
+                cells += ["-" if gain is None else f"{gain:+.2f}"]
             cells += [f"{r.perplexity[c]:.2f}" for c in self.corpora]
             lines.append("| " + " | ".join(cells) + " |")
+        if with_gain:
+            lines += ["", self.gains_line()]
         return "\n".join(lines) + "\n"
+
+    def gains_line(self) -> str:
+        """``RL gains (Avg., points): SNN A +2.29 (over B), ... vs dense C +0.57 (over D), ...``."""
+        def listed(entries):
+            return ", ".join(f"{g['label']} {g['rl_gain']:+.2f} (over {g['base']})" for g in entries) or "none"
+
+        gains = self.gains()
+        snn = [g for g in gains if g["snn"]]
+        dense = [g for g in gains if not g["snn"]]
+        return f"RL gains (Avg., points): SNN {listed(snn)} vs dense {listed(dense)}"
 
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``comparison.md`` and ``comparison.json`` into ``out_dir`` atomically."""

@@ -1,4 +1,5 @@
-"""Alignment stage (§4.3, Eq 14–15): DPO / KTO of a distilled SpikingMamba with TRL, SGC kept (§5.3).
+"""Alignment stage (§4.3, Eq 14–15): plain DPO / KTO with TRL of a distilled SpikingMamba (or of the dense
+Mamba2, Table 2's baselines); ``sgc=true`` optionally keeps an SGC branch and adds λ·L_hidden.
 
 ``python -m pipelines rl --config FILE.yaml [key=value ...]``; see ``cli.py`` for examples and
 ``config.py`` for every setting. Files: ``config`` (settings), ``data`` (preference data), ``policy``

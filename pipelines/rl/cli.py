@@ -24,6 +24,6 @@ def run(cfg: RLConfig):
 def main(argv: list[str] | None = None) -> int:
     return config_command(
         argv, prog="python -m pipelines rl", schema=RLConfig, example="pipelines/configs/rl_tiny.yaml", run=run,
-        description="Align a distilled SpikingMamba with DPO (Eq 14) or KTO (Eq 15) through TRL, keeping the "
-                    "SGC branch (L = L_DPO/KTO + λ·L_hidden).",
+        description="Align a distilled SpikingMamba (or a dense Mamba2 baseline) with DPO (Eq 14) or KTO (Eq 15) "
+                    "through TRL; sgc=true adds λ·L_hidden of an SGC branch (not in the paper).",
         epilog="examples:" + __doc__.split("Examples::")[1] + "\n")

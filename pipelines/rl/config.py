@@ -5,6 +5,15 @@ Defaults follow Appendix C where the paper gives a value (AdamW β = (0.9, 0.98)
 warm-up then cosine, global batch 32, sequence length 2048, bf16, frozen embedding) and TRL's
 defaults elsewhere (β of Eq 14–15 = 0.1: the paper does not state it). ``rl_paper.yaml`` spells
 them out; ``rl_tiny.yaml`` shrinks them for a CPU.
+
+The loss is the paper's, TRL's plain DPO (Eq 14) or KTO (Eq 15): ``sgc`` is off by default. ``sgc=true``
+adds λ·L_hidden (Eq 10) of SGC branches kept on the policy — an option of this project, not in the paper.
+
+The reference θ_T of Eq 14–15 is the policy checkpoint itself (the distilled student at the start of RL,
+frozen): DPO and KTO regularise towards the model alignment starts from, so at step 0 every log-ratio
+is 0 (L_DPO = ln 2, L_KTO = ½). Eq 13 uses θ_T for the Mamba2 teacher too, but the teacher as reference
+would reward the student for moving towards the teacher, not towards preferred answers. A dense
+policy (``neuron=none``, Table 2's "Mamba2 + DPO / KTO" baselines) is its own reference likewise.
 """
 from __future__ import annotations
 
@@ -20,20 +29,22 @@ class RLConfig(TrainingConfig):
 
     # --- policy and reference -----------------------------------------------------------------------
     loss: Literal["dpo", "kto"] = field_("dpo", "alignment objective: DPO (Eq 14) or KTO (Eq 15), via TRL")
-    policy: str | None = field_(None, "the distilled SpikingMamba to align: an inference checkpoint dir "
-                                      "(a distillation run's final/) or hub name; null builds a tiny random "
+    policy: str | None = field_(None, "the model to align, and its frozen reference (Eq 14-15's θ_T): a "
+                                      "distilled SpikingMamba (a distillation run's final/), or a dense Mamba2 "
+                                      "for Table 2's baselines (dir or hub name); null builds a tiny random "
                                       "TI-LIF student (tiny_policy) in OUTPUT_DIR, for tests")
     tiny_policy: dict = field_({}, "shape of the tiny policy built when policy is null (keyword arguments "
                                    "of models.tiny.save_tiny_mamba2)")
     tokenizer: str | None = field_(None, "tokenizer; null = the one saved with the policy")
-    sgc: bool = field_(True, "keep the training-only SGC branch during RL and add λ·L_hidden to the loss "
-                             "(§5.3: SGC helps RL); false trains the spiking path alone")
+    sgc: bool = field_(False, "false (the paper's Eq 14-15): plain DPO/KTO. true: keep a training-only SGC "
+                              "branch on the policy's TI-LIF projections and add λ·L_hidden (not in the paper)")
     sgc_layers: list[int] | None = field_(None, "blocks with an SGC branch (Eq 10–11); null = first, middle, "
                                                 "last (§4.3), or the layers found in sgc_init")
     sgc_init: str | None = field_(None, "a distillation checkpoint dir (checkpoints/step-N of the run that "
                                         "produced the policy) to take the trained W' from; null re-initialises "
                                         "W' from W (§4.2), since exported checkpoints hold no SGC weights")
-    hidden_weight: float = field_(1.0, "λ in L = L_DPO/KTO + λ·L_hidden (Eq 10; as Eq 12's weight 1)")
+    hidden_weight: float = field_(1.0, "with sgc=true: λ in L = L_DPO/KTO + λ·L_hidden (Eq 10; as Eq 12's "
+                                       "weight 1); unused with sgc=false")
     freeze_embedding: bool = field_(True, "keep the embedding (and the LM head tied to it) frozen "
                                           "(Appendix C: 'frozen throughout training')")
     # --- objective (TRL) ----------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""The policy (a distilled SpikingMamba, SGC kept), its frozen reference and the tokenizer.
+"""The policy (a distilled SpikingMamba, or a dense Mamba2 baseline), its frozen reference and the tokenizer.
 
-SGC during RL (§4.2, §5.3). An exported checkpoint (a distillation run's ``final/``) holds no SGC
-weights, so by default the policy gets fresh SGC branches with W′ ← W — the paper's initialisation,
-from the *distilled* W. ``sgc_init`` instead takes the trained W′ from the distillation checkpoint
-that produced the policy (``checkpoints/step-N/model.safetensors``, whose other weights must equal the
-policy's). The branch never changes the logits, so it only acts through λ·L_hidden, which the trainer
-adds to the DPO/KTO loss (``pipelines/rl/trainer.py``).
+By default the policy has no SGC branch and the loss is TRL's plain DPO / KTO (Eq 14–15). With
+``sgc=true`` (an option, not in the paper) the policy's TI-LIF projections get SGC branches whose
+λ·L_hidden the trainer adds (``pipelines/rl/trainer.py``). An exported checkpoint (a distillation run's
+``final/``) holds no SGC weights, so the branches start from W′ ← W — the paper's initialisation, from
+the *distilled* W — unless ``sgc_init`` names the distillation checkpoint that produced the policy
+(``checkpoints/step-N/model.safetensors``, whose other weights must equal the policy's). The branch
+never changes the logits, so it only acts through λ·L_hidden.
+
+A dense policy (``neuron_in = neuron_out = 'none'``: the Mamba2 teacher) runs the same way: Table 2's
+"Mamba2 + DPO / + KTO" baselines.
 
 The reference policy is a second, frozen load of the same checkpoint without SGC, in eval mode, passed
 to TRL explicitly (TRL would otherwise rebuild one from ``config._name_or_path`` with
@@ -75,7 +79,12 @@ def _sgc_layers(cfg, path: str, sgc_state: dict | None) -> list[int]:
     from models.configuration import default_sgc_layers
 
     config = SpikingMambaConfig.from_pretrained(path)
-    return default_sgc_layers(config.n_layer, config.neuron_in, config.neuron_out, config.D)
+    layers = default_sgc_layers(config.n_layer, config.neuron_in, config.neuron_out, config.D)
+    if not layers:
+        raise ValueError(f"sgc=true but policy {path!r} (neuron_in={config.neuron_in!r}, neuron_out="
+                         f"{config.neuron_out!r}) has no TI-LIF projection, the only kind SGC is defined for "
+                         "(Eq 11); set sgc=false")
+    return layers
 
 
 def read_sgc_state(checkpoint_dir: str) -> tuple[dict, dict]:
@@ -96,15 +105,12 @@ def read_sgc_state(checkpoint_dir: str) -> tuple[dict, dict]:
 
 
 def load_policy(cfg, path: str):
-    """The policy in training mode: SGC branches per ``cfg`` (W′ from ``sgc_init`` or from W), embedding
+    """The policy in training mode: SGC branches if ``cfg.sgc`` (W′ from ``sgc_init`` or from W), embedding
     frozen if ``cfg.freeze_embedding`` (Appendix C; the tied LM head with it)."""
     from models import SpikingMambaForCausalLM
 
     sgc_state, rest = read_sgc_state(cfg.sgc_init) if cfg.sgc_init else (None, None)
     policy = SpikingMambaForCausalLM.from_pretrained(path, sgc_layers=_sgc_layers(cfg, path, sgc_state))
-    if not policy.config.is_spiking:
-        raise ValueError(f"policy {path!r} has no spiking neurons (neuron_in = neuron_out = 'none'): it is a "
-                         "Mamba2 teacher, not a distilled SpikingMamba")
     if sgc_state is not None:
         own = policy.state_dict()
         differing = [k for k, v in rest.items() if k in own and not torch.equal(own[k], v.to(own[k].dtype))]
@@ -119,7 +125,8 @@ def load_policy(cfg, path: str):
 
 
 def load_reference(path: str):
-    """The frozen reference policy π_ref of Eq 14–15: the same checkpoint, no SGC, eval mode."""
+    """The frozen reference θ_T of Eq 14–15: the policy's own checkpoint (the model RL starts from, so
+    policy = reference at step 0), no SGC, eval mode."""
     from models import SpikingMambaForCausalLM
 
     reference = SpikingMambaForCausalLM.from_pretrained(path, sgc_layers=[])

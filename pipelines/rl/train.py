@@ -1,7 +1,7 @@
-"""Alignment stage (§4.3, Eq 14–15, Appendix C): DPO or KTO of a distilled SpikingMamba with TRL.
+"""Alignment stage (§4.3, Eq 14–15, Appendix C): DPO or KTO of a distilled SpikingMamba (or dense Mamba2) with TRL.
 
 ``run(cfg)`` wires the pieces: the output directory is claimed (``pipelines.checkpointing``: a new run,
-or a resume with the same config), the policy (SGC kept), its frozen reference and the tokenizer are
+or a resume with the same config), the policy (SGC branches only with ``sgc=true``), its frozen reference and the tokenizer are
 loaded (``policy.py``), the preference data checked and put in TRL's format (``data.py``), and TRL
 trains (``trainer.py``): AdamW β = (0.9, 0.98), linear warm-up over ``warmup_ratio`` of the steps then
 cosine, ``global_batch_size`` = processes × accumulation × ``micro_batch_size`` examples per step (an

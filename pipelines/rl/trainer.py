@@ -1,8 +1,9 @@
 """TRL's ``DPOTrainer`` / ``KTOTrainer`` with what SpikingMamba and this project add, in one mixin.
 
-- Loss: TRL's DPO (Eq 14) or KTO (Eq 15) loss + λ·L_hidden (Eq 10) of the policy's SGC branches
-  (the backbone's ``loss_hidden`` output of the training forward, read by a forward hook on
-  ``model.backbone``); ``loss_dpo`` / ``loss_kto`` and ``loss_hidden`` are logged
+- Loss: TRL's DPO (Eq 14) or KTO (Eq 15) loss, + λ·L_hidden (Eq 10) when the policy has SGC branches
+  (``sgc=true``; the backbone's ``loss_hidden`` output of the training forward, read by a forward hook on
+  ``model.backbone``; without branches it is None and nothing is added); ``loss_dpo`` / ``loss_kto`` and
+  ``loss_hidden`` (with SGC) are logged
   beside TRL's rewards, margins and log-probs. A non-finite loss stops the run before the update,
   naming the step and the last good checkpoint.
 - Checkpoints: transformers' full training state (model with SGC weights, optimizer, scheduler, RNG,
@@ -108,11 +109,11 @@ class SpikingMambaAlignmentMixin:
 
 
 class SpikingMambaDPOTrainer(SpikingMambaAlignmentMixin, DPOTrainer):
-    """DPO (Eq 14) + λ·L_hidden."""
+    """DPO (Eq 14) [+ λ·L_hidden with SGC]."""
 
 
 class SpikingMambaKTOTrainer(SpikingMambaAlignmentMixin, KTOTrainer):
-    """KTO (Eq 15) + λ·L_hidden."""
+    """KTO (Eq 15) [+ λ·L_hidden with SGC]."""
 
 
 TRAINERS = {"dpo": SpikingMambaDPOTrainer, "kto": SpikingMambaKTOTrainer}

@@ -68,6 +68,25 @@ def test_firing_rates_match_independent_counts(checkpoints, ids, kind):
         assert all(e["negative"] == 0 for l in result["layers"] for e in l["sides"].values())
 
 
+def test_per_window_rates_and_their_confidence_interval(checkpoints, ids):
+    """A stream cut into windows: each window's rate is that window measured alone; the 95 % interval is
+    scipy's t interval of their mean, and with equal windows that mean is the pooled rate."""
+    from scipy import stats
+
+    model = load_model(checkpoints["tilif"])
+    stream = ids.reshape(-1)
+    result = measure_firing_rates(model, stream, seq_len=16)
+    assert result["windows"]["tokens"] == [16, 16, 16] and result["tokens"] == 48
+    for side in ("fr_in", "fr_out"):
+        alone = [measure_firing_rates(model, w[None])[side] for w in stream.split(16)]
+        assert result["windows"][side] == pytest.approx(alone, rel=1e-12)
+        assert result[side + "_window_mean"] == pytest.approx(result[side], rel=1e-12)
+        low, high = stats.t.interval(0.95, len(alone) - 1, loc=sum(alone) / 3, scale=stats.sem(alone))
+        assert result[side + "_ci95"] == pytest.approx([low, high], rel=1e-9)
+    single = measure_firing_rates(model, ids)
+    assert single["fr_in_ci95"] is None and single["windows"]["tokens"] == [48]
+
+
 def test_spike_driven_acs_equal_sum_of_counts_times_out_features(checkpoints, ids):
     """count_accumulates (a spike-driven run) reports SpikeDrivenLinear.ac_count; it must equal
     Σ|q(x)|·out_features with q computed independently from the neuron inputs x of that same run."""

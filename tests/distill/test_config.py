@@ -59,7 +59,8 @@ def test_unknown_keys_list_the_valid_ones(tmp_path):
     ("global_batch_size=0", "global_batch_size=0 must be >= 1"),
     ("warmup_ratio=1.5", "warmup_ratio=1.5 must be in"),
     ("datasets=[]", "datasets is empty"),
-    ("pseudo_labels=true", "prompt_length=64 must be < seq_len=64"),
+    ("pseudo_labels=true", "max_new_tokens=1024 must be < seq_len=64"),
+    ("pseudo_label_batch_size=0", "pseudo_label_batch_size=0 must be >= 1"),
 ])
 def test_bad_values_are_rejected_with_the_key_and_the_fix(override, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -91,6 +92,8 @@ def test_paper_presets_hold_appendix_c(size):
     assert (cfg.neuron, cfg.hidden_weight, cfg.kl_temperature) == ("tilif", 1.0, 1.0)
     names = [d["path"] for d in cfg.datasets]
     assert names == ["tomg-group-umd/GenQA", "BAAI/Infinity-Instruct", "teknium/OpenHermes-2.5"]
+    # §4.3: SFT on the teacher's greedy responses to the instruction prompts
+    assert (cfg.pseudo_labels, cfg.pseudo_label_sampling, cfg.max_new_tokens) == (True, "greedy", 1024)
 
 
 def test_accelerate_configs_parse_and_fit_the_model():

@@ -46,6 +46,31 @@ def test_eval_command_writes_table2_comparison(teacher_dir, student_dir, text_fi
     md = (out / "comparison.md").read_text().splitlines()
     assert md[2].startswith("| Mamba2 (teacher) |") and md[2].split("|")[-3].strip() == "-"
     assert md[3].split("|")[-3].strip() == f"{student['diff']:+.2f}"
+    assert "RL gain" not in md[0]  # no aligned rows, no gain column
+
+
+def test_eval_command_puts_rl_gains_side_by_side(teacher_dir, student_dir, tmp_path, capsys):
+    """--aligned LABEL=PATH:BASE rows (here stand-ins: the other checkpoint) get Avg. - Avg.(BASE); a dense
+    base loads its aligned model as dense, a spiking base as saved."""
+    from pipelines.__main__ import main
+
+    out = tmp_path / "eval"
+    assert main(["eval", "--teacher", f"Mamba2={teacher_dir}", "--student", f"SNN={student_dir}",
+                 "--aligned", f"SNN+DPO={student_dir}:SNN", "--aligned", f"Mamba2+DPO={student_dir}:Mamba2",
+                 "--tasks", "offline_mc", "--output", str(out)]) == 0
+    data = json.loads((out / "comparison.json").read_text())
+    rows = {r["label"]: r for r in data["rows"]}
+    assert rows["SNN+DPO"]["info"]["neuron_in"] == "tilif" and rows["Mamba2+DPO"]["info"]["neuron_in"] == "none"
+    for label, base in (("SNN+DPO", "SNN"), ("Mamba2+DPO", "Mamba2")):
+        assert rows[label]["base"] == base
+        assert rows[label]["rl_gain"] == pytest.approx(rows[label]["avg"] - rows[base]["avg"])
+    assert [(g["label"], g["snn"]) for g in data["gains"]] == [("SNN+DPO", True), ("Mamba2+DPO", False)]
+    assert capsys.readouterr().out.count("RL gains (Avg., points): SNN SNN+DPO +0.00 (over SNN) vs dense "
+                                         "Mamba2+DPO ") == 1
+    with pytest.raises(ValueError, match=r"aligned model 'X=.*' names no base: write \[LABEL=\]PATH:BASE_LABEL"):
+        comparison.compare([str(student_dir)], str(teacher_dir), aligned=[f"X={student_dir}"], tasks=[])
+    with pytest.raises(ValueError, match=r"aligned base\(s\) \['nobody'\] are not the label"):
+        comparison.compare([str(student_dir)], str(teacher_dir), aligned=[f"X={student_dir}:nobody"], tasks=[])
 
 
 def test_eval_command_needs_students(teacher_dir):

@@ -98,6 +98,9 @@ def test_hub_corpora_document_handling(monkeypatch, byte_tokenizer):
     label, text, hub = ppl_mod.corpus_text("wikitext2")
     assert calls[-1] == ("Salesforce/wikitext", "wikitext-2-raw-v1", "test", None, None)
     assert text == "\n\n".join(f"doc{i}" for i in range(1200))
+    label, text, hub = ppl_mod.corpus_text("wikitext103")  # Table 3: WikiText-103's test split, same handling
+    assert calls[-1] == ("Salesforce/wikitext", "wikitext-103-raw-v1", "test", None, None)
+    assert label == "wikitext103" and text == "\n\n".join(f"doc{i}" for i in range(1200))
     label, text, hub = ppl_mod.corpus_text("ptb")
     assert calls[-1][:3] == ("ptb-text-only/ptb_text_only", None, "test")
     assert text == " ".join(f"doc{i}" for i in range(1200))
@@ -105,7 +108,7 @@ def test_hub_corpora_document_handling(monkeypatch, byte_tokenizer):
     assert calls[-1] == ("allenai/c4", None, "validation",
                          {"validation": "en/c4-validation.00000-of-00008.json.gz"}, None)
     assert text == " ".join(f"doc{i}" for i in range(1100)) and hub.max_windows == 256
-    assert set(CORPORA) == {"wikitext2", "ptb", "c4"}
+    assert set(CORPORA) == {"wikitext2", "wikitext103", "ptb", "c4"}
 
 
 def test_c4_stream_is_cut_to_256_windows(monkeypatch, byte_tokenizer):
@@ -143,3 +146,12 @@ def test_offline_hub_corpus_error_names_the_fix(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(ConnectionError, match="hub dataset Salesforce/wikitext; offline, save its text"):
         ppl_mod.corpus_text("wikitext2")
+
+
+def test_eval_command_defaults_are_the_documented_protocol():
+    """Non-overlapping 2048-token windows (stride = context) unless asked otherwise (pipelines/eval/README.md)."""
+    from pipelines.eval.cli import build_parser
+
+    args = build_parser().parse_args(["--teacher", "t", "--student", "s"])
+    assert (args.context_len, args.stride, args.num_fewshot, args.aligned) == (2048, None, None, [])
+    assert window_plan(4096, 2048, 2048) == [(0, 1), (2048, 2049)]

@@ -15,9 +15,20 @@ STUDENTS = [
 ]
 
 
-def _row(label, percents, ppl=None):
+# Table 2's RL rows (1.3B): label, zero-shot %, Avg., and the base they were aligned from; §5.1 reads the
+# gains as SNN +2.29 / +2.55 (DPO / KTO, SGC) vs Mamba2 +0.57 / +0.44.
+ALIGNED = [
+    ("Mamba2 + DPO", [63.64, 73.23, 61.22, 60.69, 64.02, 37.03], 59.97, "Mamba2", 0.57),
+    ("SpikingMamba + DPO", [62.23, 70.73, 52.39, 57.14, 63.64, 35.32], 56.91, "SpikingMamba 1x+-4 SGC", 2.29),
+    ("Mamba2 + KTO", [60.55, 73.78, 61.67, 61.48, 66.12, 35.41], 59.84, "Mamba2", 0.44),
+    ("SpikingMamba + KTO", [62.72, 71.33, 52.20, 56.27, 66.29, 34.22], 57.17, "SpikingMamba 1x+-4 SGC", 2.55),
+]
+
+
+def _row(label, percents, ppl=None, base=None, neuron="none"):
     cols = paper_task_metrics()
-    return ModelRow(label, {c.key: p / 100 for c, p in zip(cols, percents)}, ppl or {})
+    return ModelRow(label, {c.key: p / 100 for c, p in zip(cols, percents)}, ppl or {},
+                    info={"neuron_in": neuron, "neuron_out": neuron}, base=base)
 
 
 def _paper_table():
@@ -32,6 +43,32 @@ def test_avg_and_diff_reproduce_table2():
     for label, _, avg, diff in STUDENTS:
         assert round(table.average(label), 2) == avg
         assert round(table.diff(label), 2) == diff
+
+
+def test_rl_gains_reproduce_section_5_1(tmp_path):
+    """Aligned rows' gain over their base, SNN and dense side by side (markdown) and in the JSON."""
+    snn_base = STUDENTS[2]
+    rows = [_row(TEACHER[0], TEACHER[1]), _row(snn_base[0], snn_base[1], neuron="tilif")]
+    rows += [_row(label, p, base=base, neuron="none" if base == "Mamba2" else "tilif")
+             for label, p, _, base, _ in ALIGNED]
+    table = ComparisonTable(paper_task_metrics(), [], rows, teacher=TEACHER[0])
+    for label, _, avg, base, gain in ALIGNED:
+        assert round(table.average(label), 2) == avg
+        assert round(table.rl_gain(label), 2) == gain
+    assert table.rl_gain(TEACHER[0]) is None and table.rl_gain(snn_base[0]) is None
+    md = table.to_markdown().splitlines()
+    assert md[0].endswith("| Avg. | Diff. | RL gain |")
+    assert md[2].endswith("| 59.40 | - | - |") and md[4].endswith("| 59.97 | +0.57 | +0.57 |")
+    assert md[-1] == ("RL gains (Avg., points): SNN SpikingMamba + DPO +2.29 (over SpikingMamba 1x+-4 SGC), "
+                      "SpikingMamba + KTO +2.55 (over SpikingMamba 1x+-4 SGC) vs dense Mamba2 + DPO +0.57 "
+                      "(over Mamba2), Mamba2 + KTO +0.44 (over Mamba2)")
+    _, json_path = table.save(tmp_path)
+    data = json.loads(json_path.read_text())
+    assert [(g["label"], g["base"], g["snn"], round(g["rl_gain"], 2)) for g in data["gains"]] == [
+        (label, base, base != "Mamba2", gain) for label, _, _, base, gain in ALIGNED]
+    assert data["rows"][2]["base"] == "Mamba2" and data["rows"][0]["rl_gain"] is None
+    with pytest.raises(ValueError, match="aligned row 'X' names base 'Y', which is not another row"):
+        ComparisonTable(paper_task_metrics(), [], [rows[0], _row("X", TEACHER[1], base="Y")], teacher=TEACHER[0])
 
 
 def test_markdown_and_json(tmp_path):

@@ -1,19 +1,26 @@
-"""Fixtures: one tiny untrained TI-LIF policy (with its byte tokenizer) shared by the session; offline."""
+"""Fixtures: one tiny untrained TI-LIF policy and its dense Mamba2 teacher (each with the byte tokenizer),
+shared by the session; offline."""
 import pytest
 
 from rl_helpers import PAIRS, POLICY_SHAPE, write_jsonl
 
 
 @pytest.fixture(scope="session")
-def policy_dir(tmp_path_factory):
+def dense_policy_dir(tmp_path_factory):
+    """The tiny Mamba2 teacher (mamba_ssm format, neuron 'none'): Table 2's dense baseline policy."""
+    from pipelines.tiny import ensure_tiny_teacher
+
+    return str(ensure_tiny_teacher(tmp_path_factory.mktemp("rl_dense") / "teacher", seed=0, **POLICY_SHAPE))
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory, dense_policy_dir):
     from transformers import AutoTokenizer
 
     from models import SpikingMambaForCausalLM
-    from pipelines.tiny import ensure_tiny_teacher
 
-    root = tmp_path_factory.mktemp("rl_policy")
-    teacher = ensure_tiny_teacher(root / "teacher", seed=0, **POLICY_SHAPE)
-    path = root / "policy"
+    teacher = dense_policy_dir
+    path = tmp_path_factory.mktemp("rl_policy") / "policy"
     SpikingMambaForCausalLM.from_pretrained(str(teacher), neuron="tilif", D=4, sgc_layers=[]).save_pretrained(path)
     AutoTokenizer.from_pretrained(teacher).save_pretrained(path)
     return str(path)

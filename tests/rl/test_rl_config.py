@@ -15,7 +15,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
 def test_paper_preset_has_appendix_c_settings():
     cfg = load_config(RLConfig, CONFIGS / "rl_paper.yaml")
     assert (cfg.lr, cfg.betas, cfg.warmup_ratio, cfg.global_batch_size) == (5e-6, [0.9, 0.98], 0.01, 32)
-    assert (cfg.mixed_precision, cfg.max_length, cfg.freeze_embedding, cfg.sgc) == ("bf16", 2048, True, True)
+    assert (cfg.mixed_precision, cfg.max_length, cfg.freeze_embedding) == ("bf16", 2048, True)
+    assert cfg.sgc is False and RLConfig().sgc is False  # the paper's Eq 14-15: no λ·L_hidden term by default
     assert (cfg.data, cfg.train_split, cfg.eval_split) == (
         "HuggingFaceH4/ultrafeedback_binarized", "train_prefs", "test_prefs")
     assert load_config(RLConfig, CONFIGS / "rl_paper.yaml", ["loss=kto"]).loss == "kto"
@@ -58,7 +59,7 @@ def test_tiny_preset_from_the_command_line(tmp_path):
     assert code == 0
     assert (out / "final" / "model.safetensors").is_file() and (out / "final" / "tokenizer.json").is_file()
     train, evaluation = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert train["step"] == 1 and {"loss", "loss_kto", "loss_hidden", "kl", "learning_rate"} <= set(train)
+    assert train["step"] == 1 and {"loss", "loss_kto", "kl", "learning_rate"} <= set(train)
+    assert "loss_hidden" not in train  # the preset's plain KTO (Eq 15)
     assert evaluation["step"] == 1 and {"eval_loss", "eval_loss_kto", "eval_kl"} <= set(evaluation)
-    assert "eval_loss_hidden" not in evaluation  # SGC is training-only: evaluation scores the spiking path
     assert (out / "checkpoints" / "step-00000001").is_dir() and (out / "config.yaml").is_file()

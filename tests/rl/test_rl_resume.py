@@ -29,7 +29,7 @@ class CrashAfterStep(TrainerCallback):
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, policy_dir, dpo_file):
-    settings = dict(max_steps=2, save_every=1, keep_last=1, lr=1e-3)
+    settings = dict(max_steps=2, save_every=1, keep_last=1, lr=1e-3, sgc=True)
     straight = make_config(tmp_path / "a", policy_dir, dpo_file, **settings)
     summary = run(straight)
     assert summary["steps"] == 2

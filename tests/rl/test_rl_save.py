@@ -9,7 +9,7 @@ from models.sgc import is_sgc_key
 
 
 def test_save_writes_the_gathered_state_dict_with_sgc(tmp_path, policy_dir, dpo_file):
-    trainer = build(make_config(tmp_path, policy_dir, dpo_file)).trainer
+    trainer = build(make_config(tmp_path, policy_dir, dpo_file, sgc=True)).trainer
     policy = trainer.model
     gathered = {k: v.detach() + 1.0 for k, v in policy.state_dict().items()}  # stands in for ZeRO-3's gather
     trainer._save(str(tmp_path / "gathered"), state_dict=gathered)
