@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from neuron_cases import BITS, DTYPES, edge_tensor, fuzz
+from neuron_cases import BITS, DTYPES, cupy_ready, edge_tensor, fuzz
 
 from neurons import cupy_backend
 from neurons import functional as nf
@@ -129,14 +129,6 @@ def test_host_kernels_equal_torch_backend(host_launch, kind, dtype, D, T, beta, 
     else:
         torch.testing.assert_close(gx_k, gx, rtol=0, atol=0, equal_nan=True)
         torch.testing.assert_close(gv_k, gv, rtol=0, atol=0, equal_nan=True)
-
-
-def cupy_ready() -> bool:
-    try:
-        cupy_backend.require_cupy()
-    except (RuntimeError, ImportError):
-        return False
-    return True
 
 
 @pytest.mark.gpu
