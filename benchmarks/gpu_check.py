@@ -1,6 +1,7 @@
 """``python -m benchmarks.gpu_check`` (``make gpu-check``): every CUDA path of the project, run once on
-one GPU machine within about 6 minutes, results in OUT/gpu_check.json and the log in
-OUT/gpu_check.log (per-check logs in OUT/logs/).
+one GPU machine within about 6 minutes. OUT receives two files: gpu_check.json (results) and
+gpu_check.log (everything, every check's output included); WORK holds the checks' own files
+(checkpoints, per-check logs and results, caches).
 
 1. install the wheels carried in WHEELS (benchmarks/gpu/build_wheels.sh; the machine has no network)
    into SITE, which goes first on every check's PYTHONPATH;
@@ -34,7 +35,8 @@ DONE = ("passed", "skipped")
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/gpu-check"), help="results folder")
+    parser.add_argument("--out", type=Path, default=Path("runs/gpu-check"), help="for gpu_check.json and .log")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/spikingmamba-gpu-check"), help="the checks' files")
     parser.add_argument("--wheels", type=Path, default=site.REPO / ".whl", help="the carried wheels")
     parser.add_argument("--site", type=Path, default=Path("/tmp/spikingmamba-gpu-site"), help="where they go")
     parser.add_argument("--budget", type=float, default=345, help="seconds for everything (default 345)")
@@ -77,6 +79,11 @@ def install(args, log) -> dict:
     return {"status": "passed", "wheels": names, "seconds": round(time.monotonic() - start, 1)}
 
 
+def write(report: dict, out: Path) -> None:
+    report["passed"] = bool(report["checks"]) and all(r["status"] in DONE for r in report["checks"].values())
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     checks = plan.select(args.only)
@@ -87,31 +94,29 @@ def main(argv=None) -> int:
         return 0
     deadline = time.monotonic() + args.budget
     args.out.mkdir(parents=True, exist_ok=True)
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "gpu": gpu(), "kernel_switch": args.kernel_switch, "checks": {}}
     with open(args.out / "gpu_check.log", "w") as log:
         def say(message):
             print(message, flush=True)
             log.write(message + "\n")
             log.flush()
 
-        report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "gpu": gpu(), "kernel_switch": args.kernel_switch}
         say(f"{report['date']}: {report['gpu']['name']}, torch {torch.__version__}, CUDA {torch.version.cuda}")
         report["install"] = install(args, log)
         say(f"install: {report['install']['status']} ({report['install']['seconds']} s)")
         report["versions"] = versions(args.site)
-        env = site.environment(args.site, args.out / "cache")
-        report["checks"] = {}
+        env = site.environment(args.site, args.work / "cache")
         for group in ([c for c in checks if not c.alone], [c for c in checks if c.alone]):
             if group:
                 say(f"running {[c.name for c in group]}")
-                report["checks"].update(runner.run_together(group, args.kernel_switch, args.out, env, deadline, say))
+                report["checks"].update(runner.run_together(group, args.kernel_switch, args.work, env, deadline, say))
+                write(report, args.out)  # what is known so far, should the whole command be stopped
         for name in report["checks"]:
-            log.write(f"\n===== {name} =====\n" + (args.out / "logs" / f"{name}.log").read_text(errors="replace"))
-    report["passed"] = all(r["status"] in DONE for r in report["checks"].values())
-    (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+            log.write(f"\n===== {name} =====\n" + (args.work / "logs" / f"{name}.log").read_text(errors="replace"))
+    write(report, args.out)
     print(f"wrote {args.out / 'gpu_check.json'}: " + ", ".join(f"{n} {r['status']}" for n, r in report["checks"].items()))
     return 0 if report["passed"] else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

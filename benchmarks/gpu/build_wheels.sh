@@ -3,6 +3,7 @@
 # (Python 3.12, torch 2.11.0 + CUDA 13, no network): `make gpu-wheels`, or
 #   benchmarks/gpu/build_wheels.sh [OUT]          (default OUT: .whl, git-ignored; carried by the device tool)
 # Environment: PYTHON312 (default python3.12), BUILD (default build/gpu-wheels: the build venv, ~5 GB),
+# CUDA_HOME (default /usr/local/cuda: a CUDA 13 toolkit with nvcc),
 # CAUSAL_CONV1D=0 to skip the causal-conv1d extension (about 10 minutes on 2 cores; without it the
 # Mamba2 block uses its torch convolution there), CARRY_LIMIT_MB (default 60: what may travel).
 #
@@ -46,7 +47,11 @@ MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE \
 DS_BUILD_OPS=0 DS_ACCELERATOR=cuda "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$OUT" "$DEEPSPEED"
 
 if [ "$CAUSAL_CONV1D" = 1 ]; then
-    CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")}
+    CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+    if [ ! -x "$CUDA_HOME/bin/nvcc" ]; then
+        echo "no $CUDA_HOME/bin/nvcc: set CUDA_HOME to a CUDA 13 toolkit, or CAUSAL_CONV1D=0 to skip causal-conv1d" >&2
+        exit 1
+    fi
     SRC=$BUILD/causal-conv1d
     rm -rf "$SRC" "$BUILD/causal-conv1d-wheel"
     mkdir -p "$SRC"

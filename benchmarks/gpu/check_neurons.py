@@ -39,6 +39,8 @@ def edge_inputs(T: int, N: int, D: int, dtype: torch.dtype, seed: int, infinite:
                              *((float("inf"), -float("inf")) if infinite else ())], device="cuda")
     uniform = lambda: torch.rand(shape, generator=g, device="cuda")  # noqa: E731
     magnitudes = torch.where(uniform() < 0.5, -1.0, 1.0) * 2.0 ** (uniform() * 200 - 130)
+    if not infinite:  # beyond the dtype's range they would round to ±inf
+        magnitudes = magnitudes.clamp(-info.max, info.max)
     candidates = torch.stack([
         (k + 0.5) * PARAMS["v_threshold"], k * PARAMS["v_threshold"], (uniform() * 2 - 1) * (D + 3), magnitudes,
         specials[torch.randint(len(specials), shape, generator=g, device="cuda")],
