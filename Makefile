@@ -5,8 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Test-suite parallelism: pytest-xdist workers (the CI machines have 2 cores).
 WORKERS ?= 2
+# The GPU check runs with the GPU machine's own python3 (it has torch; nothing is installed there
+# but the carried wheels), or the venv's where one exists. See DEVELOPERS.md.
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test venv clean-venv gpu-check gpu-wheels
 
 venv: $(STAMP)
 
@@ -26,3 +29,9 @@ test: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+gpu-check:
+	$(GPU_PYTHON) -m benchmarks.gpu_check $(ARGS)
+
+gpu-wheels:
+	bash benchmarks/gpu/build_wheels.sh $(ARGS)

@@ -15,6 +15,8 @@ accumulate-only over the inputs. ``D`` is the largest integer a neuron emits (LI
 of logical neuron steps per token (the paper's "T × D" step notation; T = 1 throughout the paper).
 
 ``sgc_layers`` lists the blocks that carry the training-only SGC branch (§4.2, Eq 10–11).
+``neuron_backend`` ("auto" | "torch" | "cupy", default "auto") is every neuron's backend: "auto" runs the
+CuPy kernels on CUDA tensors where they compile and the torch path elsewhere (``neurons.node``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from transformers import AutoConfig, PretrainedConfig
 
 from models.shape import SIDES, Mamba2Shape
 from neurons.kinds import CHOICES, NONE
+from neurons.params import BACKENDS
 
 
 class SpikingMambaConfig(PretrainedConfig):
@@ -61,6 +64,7 @@ class SpikingMambaConfig(PretrainedConfig):
     v_threshold_in: float = 1.0
     v_threshold_out: float = 1.0
     sgc_layers: list | tuple = ()
+    neuron_backend: str = "auto"
     # Token ids (mamba2 checkpoints use the GPT-NeoX tokenizer: <|endoftext|> = 0).
     pad_token_id: int | None = None
     bos_token_id: int | None = None
@@ -105,6 +109,8 @@ class SpikingMambaConfig(PretrainedConfig):
             kind = getattr(self, name)
             if kind not in CHOICES:
                 raise ValueError(f"unknown neuron kind {name}={kind!r}; choose one of {CHOICES}")
+        if self.neuron_backend not in BACKENDS:
+            raise ValueError(f"unknown neuron_backend={self.neuron_backend!r}; choose one of {BACKENDS}")
         if not isinstance(self.D, int) or isinstance(self.D, bool) or self.D < 1:
             raise ValueError(f"D (largest spike count per neuron) must be an integer >= 1, got {self.D!r}")
         for name in ("v_threshold_in", "v_threshold_out"):

@@ -18,11 +18,11 @@ def make_neuron(
     v_threshold: float = 1.0,
     alpha: float = 1.0,
     step_mode: str = "s",
-    backend: str = "torch",
+    backend: str = "auto",
     **kwargs,
 ):
     """Returns None for kind "none", else the kind's node with its own D (the binary LIF ignores ``D``).
-    kwargs: detach_reset, store_v_seq."""
+    backend: "auto" | "torch" | "cupy" (``neurons.node``). kwargs: detach_reset, store_v_seq."""
     if check_choice(kind, "kind") == NONE:
         return None
     return node_class(kind)(D=get_kind(kind).D(D), beta=beta, v_threshold=v_threshold, alpha=alpha,

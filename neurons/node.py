@@ -2,13 +2,22 @@
 
 A subclass only names its ``kind``; the state transition is ``functional.neuron_step`` (torch
 backend) or the CUDA kernels of ``neurons/kernels/`` (cupy backend, ``neurons.cupy_backend``).
+
+Backends: "auto" (the default) picks per call, by the input tensor: the CuPy kernels for a CUDA
+tensor (float32/16, bfloat16) once they compiled on its device, the torch path otherwise — the habit
+of SpikingJelly 2.0, whose nodes take no backend argument and choose native CUDA > Triton > torch per
+device (spikingjelly/_ops/selection.py, ``_CudaSelection``). "torch" and "cupy" force one; "cupy"
+raises on a machine without CUDA or cupy. ``$SPIKINGMAMBA_NEURON_BACKEND`` overrides the argument
+when set, read when a node is built (``neurons.params.requested_backend``; SpikingJelly's own
+variables are ``SJ_<NEURON>_CUDA_IMPLEMENTATION``).
 """
 
 import torch
 from spikingjelly.activation_based.neuron import BaseNode
 
+from . import cupy_backend
 from . import functional as nf
-from .params import check_backend, check_neuron_params
+from .params import check_neuron_params, requested_backend
 
 
 class SpikingNode(BaseNode):
@@ -19,7 +28,8 @@ class SpikingNode(BaseNode):
     step_mode 'm': x [T, N, *] → s [T, N, *] or signed spikes [T·D, N, *] (time-major, the layout of
     SpikingJelly ``layer.SpikeCountToBinary``; ``layer.TemporalBinSum(D)`` of it gives s).
     ``spike_driven`` (default False) switches mode; spike-driven outputs carry no gradient.
-    backend 'torch' (default) or 'cupy' (CUDA kernels; needs a GPU and cupy, see neurons.cupy_backend).
+    backend 'auto' (default: the CUDA kernels where they run, else torch; see the module docstring),
+    'torch' or 'cupy' (CUDA kernels; needs a GPU and cupy, see neurons.cupy_backend).
     """
 
     kind: str = ""  # a row of neurons.kinds.KINDS
@@ -32,7 +42,7 @@ class SpikingNode(BaseNode):
         alpha: float = 1.0,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ):
         _, D, beta, v_threshold, alpha = check_neuron_params(self.kind, D, beta, v_threshold, alpha)
@@ -47,11 +57,9 @@ class SpikingNode(BaseNode):
             store_v_seq=store_v_seq,
         )
         self.D, self.beta, self.alpha = D, beta, alpha
-        self.backend = check_backend(backend)
+        self.backend = requested_backend(backend)
         if self.backend == "cupy":
-            from .cupy_backend import require_cupy
-
-            require_cupy()
+            cupy_backend.require_cupy()
         self.spike_driven = False
 
     def extra_repr(self) -> str:
@@ -71,13 +79,15 @@ class SpikingNode(BaseNode):
             v = torch.zeros(x.shape, dtype=dtype, device=x.device)
         return (v, *states[1:])
 
+    def uses_cupy(self, x: torch.Tensor) -> bool:
+        """Whether this call on ``x`` runs the CUDA kernels (backend 'cupy', or 'auto' where usable)."""
+        return self.backend == "cupy" or (self.backend == "auto" and cupy_backend.usable(x))
+
     def _run(self, x_seq: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_seq [T, N, *], v [N, *] → (out [T, N, *] or [T·D, N, *], v_seq [T, N, *])."""
         args = (self.kind, self.D, self.beta, self.v_threshold, self.alpha, self.detach_reset, self.spike_driven)
-        if self.backend == "cupy":
-            from .cupy_backend import neuron_sequence
-
-            return neuron_sequence(x_seq, v, *args)
+        if self.uses_cupy(x_seq):
+            return cupy_backend.neuron_sequence(x_seq, v, *args)
         outs, vs = [], []
         for x in x_seq:
             out, v = nf.neuron_step(x, v, *args)
@@ -88,9 +98,10 @@ class SpikingNode(BaseNode):
 
     def single_step_forward(self, x: torch.Tensor, *args, **kwargs):
         """One step ('s' mode). Fast path when the membrane is fresh (after ``reset()``: v is still the
-        float reset value) on the torch backend: one ``functional.neuron_step`` from u[t−1] = 0, without
+        float reset value) on the torch path: one ``functional.neuron_step`` from u[t−1] = 0, without
         the zero tensor, β·v and the stacks of the general path (bit-identical to it, gradients too)."""
-        if self.backend == "torch" and not isinstance(self.v, torch.Tensor) and not self.store_v_seq and not args:
+        fresh = not isinstance(self.v, torch.Tensor) and not self.store_v_seq and not args
+        if fresh and not self.uses_cupy(x):
             out, self.v = nf.neuron_step(x, None, self.kind, self.D, self.beta, self.v_threshold, self.alpha,
                                          self.detach_reset, self.spike_driven)
             return out

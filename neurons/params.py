@@ -6,10 +6,14 @@ typo in a config fails at construction time instead of producing silently wrong 
 
 import math
 import numbers
+import os
 
 from .kinds import get_kind
 
-BACKENDS = ("torch", "cupy")
+BACKENDS = ("auto", "torch", "cupy")
+# Overrides every node's backend when set, read when a node is built (SpikingJelly 2.0 reads its
+# SJ_<NEURON>_CUDA_IMPLEMENTATION variables the same way: spikingjelly/_ops/selection.py).
+BACKEND_ENV = "SPIKINGMAMBA_NEURON_BACKEND"
 
 
 def check_D(D) -> int:
@@ -52,3 +56,14 @@ def check_backend(backend) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return backend
+
+
+def requested_backend(backend) -> str:
+    """The backend a node is built with: ``$SPIKINGMAMBA_NEURON_BACKEND`` when set, else ``backend``."""
+    backend = check_backend(backend)
+    override = os.environ.get(BACKEND_ENV)
+    if override is None:
+        return backend
+    if override not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV} must be one of {BACKENDS}, got {override!r}; unset it or fix it")
+    return override

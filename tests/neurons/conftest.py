@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurons.cupy_backend import KERNEL_DIR
+from neurons.cupy_backend import KERNEL_DIR, check_launch
 from neurons.kinds import KINDS
 
 SHIM = Path(__file__).with_name("host_shim.cpp")
@@ -42,10 +42,12 @@ def _c_argument(value):
 
 @pytest.fixture(scope="session")
 def host_launch(host_kernels):
-    """A drop-in for neurons.cupy_backend.launch_cuda that runs the host-compiled kernel."""
+    """A drop-in for neurons.cupy_backend.launch_cuda that runs the host-compiled kernel, after the
+    same argument check."""
 
     def launch(kind, name, device, N, *args):
         assert device.type == "cpu"
+        check_launch(kind, name, device, N, *args)
         getattr(host_kernels[kind], f"{kind}_{name}")(*map(_c_argument, args))
 
     return launch

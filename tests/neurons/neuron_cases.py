@@ -1,4 +1,5 @@
-"""Edge-case inputs for the neuron property tests (imported by the tests in this directory)."""
+"""Edge-case inputs for the neuron property tests (imported by the tests in this directory), and
+whether the real CuPy backend can run here."""
 
 import math
 
@@ -71,3 +72,14 @@ def edge_input(data, D: int, dtype: torch.dtype, seed: int, n: int = 256) -> tor
     drawn = torch.tensor([v for v, _ in pairs], dtype=torch.float64).to(dtype)
     drawn = nudge(drawn, torch.tensor([u for _, u in pairs], dtype=torch.int64))
     return torch.cat([drawn, edge_tensor(seed, D, dtype, n)])
+
+
+def cupy_ready() -> bool:
+    """A CUDA GPU and cupy are present (the ``gpu`` tests of the CuPy backend run)."""
+    from neurons.cupy_backend import require_cupy
+
+    try:
+        require_cupy()
+    except (RuntimeError, ImportError):
+        return False
+    return True

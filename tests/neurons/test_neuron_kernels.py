@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from neuron_cases import BITS, DTYPES, edge_tensor, fuzz
+from neuron_cases import BITS, DTYPES, cupy_ready, edge_tensor, fuzz
 
 from neurons import cupy_backend
 from neurons import functional as nf
@@ -92,8 +92,7 @@ def run_with_gradients(sequence, x_seq, v0, weights_out, weights_v, *params):
     return out.detach(), v_seq.detach(), x.grad, v.grad
 
 
-@fuzz(400)
-@given(
+FUZZ_CASES = given(
     st.sampled_from(tuple(KINDS)),
     st.sampled_from(DTYPES),
     st.integers(1, 6),
@@ -105,7 +104,10 @@ def run_with_gradients(sequence, x_seq, v0, weights_out, weights_v, *params):
     st.booleans(),
     st.integers(0, 2**32 - 1),
 )
-def test_host_kernels_equal_torch_backend(host_launch, kind, dtype, D, T, beta, v_threshold, alpha, detach_reset, spike_driven, seed):
+
+
+def assert_kernels_equal_torch(sequence, device, kind, dtype, D, T, beta, v_threshold, alpha, detach_reset,
+                               spike_driven, seed):
     """Bit-exact forward (spikes / counts and every membrane), equal gradients, same NaN error."""
     D = 1 if kind == "lif" else D
     N = 48
@@ -114,10 +116,10 @@ def test_host_kernels_equal_torch_backend(host_launch, kind, dtype, D, T, beta, 
     v0 = torch.randn(N, generator=g) * 2
     w_out = torch.randn((T * D if spike_driven else T, N), generator=g)
     w_v = torch.randn(N, generator=g)
+    x_seq, v0, w_out, w_v = (t.to(device) for t in (x_seq, v0, w_out, w_v))
     params = (kind, D, beta, v_threshold, alpha, detach_reset, spike_driven)
-    kernel = lambda *args: cupy_backend.neuron_sequence(*args, launch=host_launch)
     expected = run_with_gradients(torch_sequence, x_seq, v0, w_out, w_v, *params)
-    got = run_with_gradients(kernel, x_seq, v0, w_out, w_v, *params)
+    got = run_with_gradients(sequence, x_seq, v0, w_out, w_v, *params)
     if isinstance(expected, str) or isinstance(got, str):
         assert expected == got  # both raise the same NaN error (e.g. +inf then −inf input)
         return
@@ -131,12 +133,24 @@ def test_host_kernels_equal_torch_backend(host_launch, kind, dtype, D, T, beta, 
         torch.testing.assert_close(gv_k, gv, rtol=0, atol=0, equal_nan=True)
 
 
-def cupy_ready() -> bool:
-    try:
-        cupy_backend.require_cupy()
-    except (RuntimeError, ImportError):
-        return False
-    return True
+@fuzz(400)
+@FUZZ_CASES
+def test_host_kernels_equal_torch_backend(host_launch, kind, dtype, D, T, beta, v_threshold, alpha, detach_reset,
+                                         spike_driven, seed):
+    kernels = lambda *args: cupy_backend.neuron_sequence(*args, launch=host_launch)  # noqa: E731
+    assert_kernels_equal_torch(kernels, "cpu", kind, dtype, D, T, beta, v_threshold, alpha, detach_reset,
+                               spike_driven, seed)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cupy_ready(), reason="needs a CUDA GPU and cupy (not available on this machine)")
+@fuzz(400)
+@FUZZ_CASES
+def test_cupy_kernels_on_gpu_equal_torch_backend_fuzz(kind, dtype, D, T, beta, v_threshold, alpha, detach_reset,
+                                                      spike_driven, seed):
+    """The host test's fuzz cases, with the real CuPy launcher on CUDA tensors."""
+    assert_kernels_equal_torch(cupy_backend.neuron_sequence, "cuda", kind, dtype, D, T, beta, v_threshold, alpha,
+                               detach_reset, spike_driven, seed)
 
 
 @pytest.mark.gpu

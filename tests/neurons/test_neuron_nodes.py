@@ -111,7 +111,7 @@ def test_lif_is_binary_and_make_neuron():
     tilif = neurons.make_neuron("tilif", D=4, step_mode="m", detach_reset=True, store_v_seq=True)
     assert (tilif.D, tilif.beta, tilif.v_threshold, tilif.alpha, tilif.step_mode) == (4, 0.25, 1.0, 1.0, "m")
     assert tilif.detach_reset and tilif.store_v_seq
-    assert "D=4" in repr(tilif) and "backend=torch" in repr(tilif)
+    assert "D=4" in repr(tilif) and "backend=auto" in repr(tilif)
 
 
 def test_detach_reset_cuts_the_reset_path_only():
@@ -142,7 +142,7 @@ BAD = [
     ("alpha", 0.0, r"alpha must be a finite number in \(0.0, inf\)"),
     ("alpha", float("nan"), "alpha"),
     ("alpha", "1", "alpha"),
-    ("backend", "numba", r"backend must be one of \('torch', 'cupy'\)"),
+    ("backend", "numba", r"backend must be one of \('auto', 'torch', 'cupy'\)"),
     ("step_mode", "x", "step_mode must be 's'"),
 ]
 
