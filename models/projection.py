@@ -52,7 +52,8 @@ class SpikingProjection(SpikeDrivenLinear):
         self.v_threshold = float(getattr(config, SIDES[side].threshold_field))
         self.T = config.T
         self.neuron = make_neuron(self.kind, D=config.D, beta=config.beta, alpha=config.alpha,
-                                  v_threshold=self.v_threshold, step_mode="s" if config.T == 1 else "m")
+                                  v_threshold=self.v_threshold, step_mode="s" if config.T == 1 else "m",
+                                  backend=config.neuron_backend)
         self.sgc = None
         if layer_idx in config.sgc_layers and has_mimic(self.kind, config.D):  # TI-LIF only (models/sgc.py)
             self.sgc = SGCBranch(self, config.D, self.v_threshold)

@@ -20,3 +20,15 @@ def test_round_trip(tmp_path, backend):
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match=r"unknown neuron_backend='cuda'; choose one of \('auto', 'torch', 'cupy'\)"):
         SpikingMambaConfig(**SHAPE, neuron_backend="cuda")
+
+
+def test_model_neurons_take_the_config_backend(tmp_path):
+    """Every projection's neuron is built with config.neuron_backend; from_pretrained overrides it."""
+    from models import SpikingMambaForCausalLM
+    from models.tiny import save_tiny_mamba2
+
+    teacher = save_tiny_mamba2(tmp_path / "t", d_model=32, n_layer=2, vocab_size=40, d_state=8, headdim=8)
+    for backend in ("auto", "torch"):
+        model = SpikingMambaForCausalLM.from_pretrained(teacher, neuron="tilif", neuron_backend=backend)
+        assert model.config.neuron_backend == backend
+        assert {site.module.neuron.backend for site in model.spiking_projections()} == {backend}
