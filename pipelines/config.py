@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
+from pipelines.atomic import atomic_write_text
+
 
 class _Yaml12Loader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2 booleans (only true/false) and floats (1e-3 without a dot)."""
@@ -166,8 +168,6 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically (tmp file, then os.replace)."""
-    from pipelines.checkpointing import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 

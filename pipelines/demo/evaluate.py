@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 from pipelines.demo.prepare import DemoData
 from pipelines.demo.recipe import DemoRecipe
 from pipelines.demo.tasks import METRICS

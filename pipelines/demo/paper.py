@@ -84,7 +84,7 @@ def resolve(argv: list[str], size: str) -> list[str]:
 
 def write_wikitext2_text(path: str) -> Path:
     """The WikiText-2 test split joined as ``pipelines.eval.perplexity`` joins it (needs the hub)."""
-    from pipelines.checkpointing import atomic_write_text
+    from pipelines.atomic import atomic_write_text
     from pipelines.eval.perplexity import corpus_text
 
     atomic_write_text(path, corpus_text("wikitext2")[1])
