@@ -27,6 +27,10 @@ class DistillConfig(TrainingConfig):
     D: int = field_(4, "spike amplitude / max integer of I-LIF and TI-LIF (LIF forces 1)")
     sgc_layers: list[int] | None = field_(None, "layers with an SGC branch (Eq 10–11); null = first, middle, last")
     # --- objective ----------------------------------------------------------------------------------
+    objective: Literal["kl", "ce"] = field_("kl", "kl: L = L_KL + λ·L_hidden against the teacher (Eq 12–13); ce: "
+                                                  "L = next-token CE on the data + λ·L_hidden, no teacher forward "
+                                                  "(pretraining from the teacher's weights or a random tiny_teacher, "
+                                                  "as the demo's teacher is)")
     hidden_weight: float = field_(1.0, "λ in L = L_KL + λ·L_hidden (Eq 12; the paper uses 1)")
     kl_temperature: float = field_(1.0, "softmax temperature τ of Eq 13's KL (scaled by τ²); paper: 1")
     pseudo_labels: bool = field_(False, "train on teacher-generated continuations ŷ of each sequence's first "
@@ -38,13 +42,16 @@ class DistillConfig(TrainingConfig):
     datasets: list = field_([], "hub dataset names or local .txt/.jsonl files; an entry may be a mapping "
                                 "{path, name, split, field} (split 'a+b' joins splits)")
     seq_len: int = field_(2048, "packed sequence length in tokens (Appendix C: 2048)")
+    eval_datasets: list = field_([], "held-out data (same forms as datasets): the mean of each loss term over "
+                                     "it is logged as heldout_<term> every eval_every steps and at the end")
+    eval_sequences: int | None = field_(None, "packed held-out sequences evaluated (null: all)")
     # --- defaults that differ from TrainingConfig's ---------------------------------------------------
     output_dir: str = field_("runs/distill", "checkpoints, metrics.jsonl, config.yaml and final/ go here")
 
     def __post_init__(self):
         super().__post_init__()
-        for key in ("D", "prompt_length"):
-            if getattr(self, key) < 1:
+        for key in ("D", "prompt_length", "eval_sequences"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
         if self.seq_len < 2:
             raise ValueError(f"seq_len={self.seq_len}: a sequence needs at least 2 tokens to predict one")
@@ -54,6 +61,11 @@ class DistillConfig(TrainingConfig):
         if self.pseudo_labels and self.prompt_length >= self.seq_len:
             raise ValueError(f"prompt_length={self.prompt_length} must be < seq_len={self.seq_len} so the "
                              "teacher has tokens to generate")
+        if self.objective == "ce" and self.pseudo_labels:
+            raise ValueError("pseudo_labels=true needs the teacher to generate ŷ; objective=ce trains without one")
+        if self.eval_every is not None and not self.eval_datasets:
+            raise ValueError(f"eval_every={self.eval_every} but eval_datasets is empty: give held-out data "
+                             "or drop eval_every")
         if not self.datasets:
             raise ValueError("datasets is empty: give hub dataset names or local .txt/.jsonl files, "
                              "e.g. datasets=[pipelines/configs/data/tiny_corpus.txt]")
