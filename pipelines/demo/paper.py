@@ -16,9 +16,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.demo.recipe import STUDENTS
+from pipelines.config import format_overrides
+from pipelines.demo.recipe import FULL_MODEL, STUDENTS
 
-LATEST = "{latest_checkpoint}"  # placeholder: the newest checkpoints/step-N of the SGC student
+LATEST = "{latest_checkpoint}"  # placeholder: the newest checkpoints/step-N of the full model (SGC)
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,16 @@ def paper_steps(size: str) -> list[Step]:
     launch = ["accelerate", "launch", "--config_file", f"pipelines/accelerate/{launcher}.yaml", "-m", "pipelines"]
     steps = []
     for s in STUDENTS:
-        sgc = [] if s.sgc else ["sgc_layers=[]"]
-        steps.append(Step(f"distil {s.name} (1×{'±' if s.neuron == 'tilif' else ''}{s.D}, SGC {'on' if s.sgc else 'off'})",
-                          [*launch, "distill", "--config", f"pipelines/configs/paper_{size}.yaml", f"neuron={s.neuron}",
-                           f"D={s.D}", *sgc, f"output_dir={root}/{s.name}"]))
-    best = f"{root}/tilif_sgc"
-    for loss in ("dpo", "kto"):
-        steps.append(Step(f"{loss.upper()} on tilif_sgc with its trained SGC weights",
+        steps.append(Step(f"distil {s.name} ({s.step}, SGC {'on' if s.sgc else 'off'})",
+                          [*launch, "distill", "--config", f"pipelines/configs/paper_{size}.yaml",
+                           *format_overrides(s.overrides),
+                           f"output_dir={root}/{s.name}"]))
+    best, aligned = f"{root}/{FULL_MODEL.name}", [f"{FULL_MODEL.name}_{loss}" for loss in ("dpo", "kto")]
+    for loss, name in zip(("dpo", "kto"), aligned):
+        steps.append(Step(f"{loss.upper()} on {FULL_MODEL.name} with its trained SGC weights",
                           [*launch, "rl", "--config", "pipelines/configs/rl_paper.yaml", f"loss={loss}",
-                           f"policy={best}/final", f"sgc_init={LATEST}", f"output_dir={root}/tilif_sgc_{loss}"]))
-    models = ["tilif_sgc_dpo", "tilif_sgc_kto", *(s.name for s in STUDENTS)]
+                           f"policy={best}/final", f"sgc_init={LATEST}", f"output_dir={root}/{name}"]))
+    models = [*aligned, *(s.name for s in STUDENTS)]
     steps.append(Step("Table 2 / Table 4: six zero-shot tasks and WikiText-2 / C4 / PTB perplexity",
                       [sys.executable, "-m", "pipelines", "eval", "--teacher", f"teacher={teacher}",
                        *(a for m in models for a in ("--student", f"{m}={root}/{m}/final")),
@@ -69,16 +70,17 @@ def paper_steps(size: str) -> list[Step]:
 def render(step: Step, size: str) -> str:
     """A step as one shell line (the latest-checkpoint placeholder as a command substitution)."""
     line = shlex.join(["python" if a == sys.executable else a for a in step.argv])
-    latest = f"$(ls -d runs/paper-{size}/tilif_sgc/checkpoints/step-* | tail -n 1)"
+    latest = f"$(ls -d runs/paper-{size}/{FULL_MODEL.name}/checkpoints/step-* | tail -n 1)"
     return line.replace(shlex.quote(f"sgc_init={LATEST}"), f'"sgc_init={latest}"')
 
 
 def resolve(argv: list[str], size: str) -> list[str]:
     if not any(LATEST in a for a in argv):
         return argv
-    found = sorted(Path(f"runs/paper-{size}/tilif_sgc/checkpoints").glob("step-*"))
+    run = f"runs/paper-{size}/{FULL_MODEL.name}"
+    found = sorted(Path(f"{run}/checkpoints").glob("step-*"))
     if not found:
-        raise FileNotFoundError(f"runs/paper-{size}/tilif_sgc/checkpoints holds no checkpoint; distil tilif_sgc first")
+        raise FileNotFoundError(f"{run}/checkpoints holds no checkpoint; distil {FULL_MODEL.name} first")
     return [a.replace(LATEST, str(found[-1])) for a in argv]
 
 
