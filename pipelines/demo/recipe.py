@@ -86,7 +86,7 @@ class DemoRecipe:
         """What ``stage`` runs with for ``key``: the recipe's override, else the pipeline's default."""
         if key in getattr(self, stage):
             return getattr(self, stage)[key]
-        field = next(f for f in dataclasses.fields(SCHEMAS[stage]) if f.name == key)
+        field = {f.name: f for f in dataclasses.fields(SCHEMAS[stage])}[key]
         return field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
 
     def override(self, **changes) -> DemoRecipe:
