@@ -17,51 +17,23 @@ A checkpoint directory therefore either exists complete or not at all, whatever 
 killed. ``accelerator.save_state`` / ``load_state`` do the engine-specific work, so the same code
 checkpoints plain, DDP, DeepSpeed ZeRO-3 and FSDP runs (only the first two were run here: CPU only).
 
-Fault injection for tests: ``SPIKINGMAMBA_KILL_DURING_SAVE=N`` SIGKILLs the process after the
-``.tmp`` directory of step N is written and before it is renamed — the worst moment to die.
+The rename is ``pipelines.atomic.replace_directory``; the tests kill a run just before it (the worst
+moment to die) and resume bit-exactly (``tests/distill/kill_during_save.py``).
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
+from pipelines.atomic import atomic_write_text, replace_directory
+from pipelines.config import diff_configs, yaml_load
+
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 TRAINER_STATE = "trainer_state.json"
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def replace_directory(tmp: Path, final: Path) -> None:
-    """Move the finished directory ``tmp`` to ``final``, replacing any previous ``final``.
-
-    ``os.replace`` cannot overwrite a non-empty directory, so an existing ``final`` is first renamed
-    aside and deleted afterwards; at every instant a complete ``final`` (old or new) or its aside copy
-    exists.
-    """
-    aside = final.with_name(f".{final.name}.old")
-    if aside.exists():
-        shutil.rmtree(aside)
-    if final.exists():
-        os.replace(final, aside)
-    os.replace(tmp, final)
-    if aside.exists():
-        shutil.rmtree(aside)
 
 
 class CheckpointManager:
@@ -127,8 +99,6 @@ def save_checkpoint(accelerator, manager: CheckpointManager, step: int, trainer_
         atomic_write_text(tmp / TRAINER_STATE, json.dumps(trainer_state, indent=1))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if os.environ.get("SPIKINGMAMBA_KILL_DURING_SAVE") == str(step):
-            os.kill(os.getpid(), signal.SIGKILL)
         replace_directory(tmp, final)
         manager.rotate()
     accelerator.wait_for_everyone()
@@ -154,8 +124,6 @@ def claim_output_dir(output_dir: str | Path, config: dict[str, Any], resume: boo
     ``resumable_changes``. ``resume=True`` with no checkpoint is an error; ``"auto"`` then starts afresh.
     Read-only, so every process can call it before anything is written.
     """
-    from pipelines.config import diff_configs, yaml_load
-
     output_dir = Path(output_dir)
     saved_config = output_dir / "config.yaml"
     latest = CheckpointManager(output_dir / "checkpoints", keep_last=1).latest()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import types
 import typing
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
+
+from pipelines.atomic import atomic_write_text
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -65,6 +68,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise ValueError(f"override {item!r} is not of the form key=value (e.g. lr=1e-3, max_steps=100)")
         out[key.strip()] = yaml_load(value) if value.strip() else None
     return out
+
+
+def format_overrides(values: dict[str, Any]) -> list[str]:
+    """The inverse of ``parse_overrides``: ``{"D": 4, "sgc_layers": None}`` -> ``["D=4", "sgc_layers=null"]``
+    (JSON values are YAML 1.2; strings stay bare)."""
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]
 
 
 def _check_type(value: Any, annotation: Any) -> Any:
@@ -166,8 +175,6 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically (tmp file, then os.replace)."""
-    from pipelines.checkpointing import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
@@ -193,7 +200,7 @@ class TrainingConfig:
     # Keys that may change between a run and its resumption (all others must match the saved config).
     RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({
         "resume", "save_every", "keep_last", "log_every", "tensorboard", "output_dir", "micro_batch_size",
-        "num_proc", "data_cache_dir"})
+        "num_proc", "data_cache_dir", "eval_every"})
 
     # --- data ---------------------------------------------------------------------------------------
     chat_template: str | None = field_(None, "Jinja chat template for chat data (null: the tokenizer's, or the "
@@ -201,6 +208,8 @@ class TrainingConfig:
     data_cache_dir: str | None = field_(None, "datasets cache directory (null: HF_DATASETS_CACHE)")
     num_proc: int | None = field_(None, "processes for tokenization (null: in-process)")
     # --- optimisation (Appendix C) ------------------------------------------------------------------
+    freeze_embedding: bool = field_(True, "keep the embedding (and the LM head tied to it) frozen "
+                                          "(Appendix C: 'frozen throughout training')")
     global_batch_size: int = field_(32, "examples per optimizer step over all processes (Appendix C: 32)")
     micro_batch_size: int = field_(1, "examples per forward pass per process; gradient accumulation fills "
                                       "the rest (global = micro x processes x accumulation)")
@@ -222,6 +231,7 @@ class TrainingConfig:
     save_every: int = field_(500, "checkpoint every N optimizer steps (and at the end)")
     keep_last: int = field_(2, "checkpoints to keep")
     log_every: int = field_(10, "write metrics every N steps")
+    eval_every: int | None = field_(None, "evaluate on the held-out data every N steps (null: at the end only)")
     tensorboard: bool = field_(True, "also log to OUTPUT_DIR/tensorboard when tensorboard is installed")
     resume: bool | Literal["auto"] = field_(False, "true: continue from the latest checkpoint (error if none); "
                                                    "auto: continue if there is one, else start")
@@ -230,6 +240,8 @@ class TrainingConfig:
         for key in ("global_batch_size", "micro_batch_size", "num_epochs", "save_every", "keep_last", "log_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"eval_every={self.eval_every} must be >= 1 (or null: at the end only)")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps} must be >= 1 (or null for num_epochs over the data)")
         if not self.lr > 0:

@@ -10,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 
 
 def _jsonable(value):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 from pipelines.demo.prepare import DemoData
 from pipelines.demo.recipe import DemoRecipe
 from pipelines.demo.tasks import METRICS
@@ -65,7 +65,7 @@ def evaluate(path: str | Path, label: str, data: DemoData, recipe: DemoRecipe, m
     from models import SpikingMambaForCausalLM
     from pipelines.eval import evaluate_model
 
-    ev, seq_len = recipe.evaluation, recipe.teacher.seq_len
+    ev, seq_len = recipe.evaluation, recipe.seq_len
     text_path, stream = heldout_stream(data, tokenizer, ev.ppl_documents)
     row = evaluate_model(str(path), label=label, tasks=[f"{data.task_name}:{m}" for m in METRICS],
                          ppl=[str(text_path)], manager=manager, batch_size=ev.batch_size, limit=ev.mc_limit,

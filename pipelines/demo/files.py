@@ -1,11 +1,11 @@
-"""JSON / JSONL artefacts of the demo, written atomically (``pipelines.checkpointing.atomic_write_text``)."""
+"""JSON / JSONL artefacts of the demo, written atomically (``pipelines.atomic.atomic_write_text``)."""
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 
 
 def write_json(path: str | Path, obj) -> Path:

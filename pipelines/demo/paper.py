@@ -2,10 +2,11 @@
 
 The demo's stages at the paper's scale on a GPU machine (Appendix C: 8 × A100, bf16): the hub's
 pretrained Mamba2 as teacher (no pretraining), the four students distilled on GenQA +
-InfinityInstruct + OpenHermes 2.5 (``pipelines/configs/paper_*.yaml``), DPO and KTO on UltraFeedback
-(``rl_paper.yaml``) of the SGC student with its trained W′, the six Table 2 tasks and the three
-perplexity corpora through ``python -m pipelines eval``, then firing rates, E_A/E_S and Figures 5–7
-through ``python -m analysis``. Printed as shell commands; ``--run`` runs them in order (stopping at
+InfinityInstruct + OpenHermes 2.5 (``pipelines/configs/paper_*.yaml``), the paper's plain DPO and KTO
+on UltraFeedback (``rl_paper.yaml``) of the full model and of the dense teacher (Table 2's "Mamba2 + DPO
+/ KTO" baselines), the six Table 2 tasks, the RL gains side by side and the three perplexity corpora
+through ``python -m pipelines eval``, then firing rates, E_A/E_S and Figures 5–7 through
+``python -m analysis``. Printed as shell commands; ``--run`` runs them in order (stopping at
 the first failure) and needs CUDA and the hub. Not run here: this machine has neither.
 """
 from __future__ import annotations
@@ -16,10 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.demo.recipe import STUDENTS
-
-LATEST = "{latest_checkpoint}"  # placeholder: the newest checkpoints/step-N of the SGC student
-
+from pipelines.config import format_overrides
+from pipelines.demo.recipe import FULL_MODEL, STUDENTS
 
 @dataclass(frozen=True)
 class Step:
@@ -37,19 +36,25 @@ def paper_steps(size: str) -> list[Step]:
     launch = ["accelerate", "launch", "--config_file", f"pipelines/accelerate/{launcher}.yaml", "-m", "pipelines"]
     steps = []
     for s in STUDENTS:
-        sgc = [] if s.sgc else ["sgc_layers=[]"]
-        steps.append(Step(f"distil {s.name} (1×{'±' if s.neuron == 'tilif' else ''}{s.D}, SGC {'on' if s.sgc else 'off'})",
-                          [*launch, "distill", "--config", f"pipelines/configs/paper_{size}.yaml", f"neuron={s.neuron}",
-                           f"D={s.D}", *sgc, f"output_dir={root}/{s.name}"]))
-    best = f"{root}/tilif_sgc"
-    for loss in ("dpo", "kto"):
-        steps.append(Step(f"{loss.upper()} on tilif_sgc with its trained SGC weights",
-                          [*launch, "rl", "--config", "pipelines/configs/rl_paper.yaml", f"loss={loss}",
-                           f"policy={best}/final", f"sgc_init={LATEST}", f"output_dir={root}/tilif_sgc_{loss}"]))
-    models = ["tilif_sgc_dpo", "tilif_sgc_kto", *(s.name for s in STUDENTS)]
-    steps.append(Step("Table 2 / Table 4: six zero-shot tasks and WikiText-2 / C4 / PTB perplexity",
+        steps.append(Step(f"distil {s.name} ({s.step}, SGC {'on' if s.sgc else 'off'})",
+                          [*launch, "distill", "--config", f"pipelines/configs/paper_{size}.yaml",
+                           *format_overrides(s.overrides),
+                           f"output_dir={root}/{s.name}"]))
+    policies = {FULL_MODEL.name: [f"policy={root}/{FULL_MODEL.name}/final"],
+                "teacher": [f"policy={teacher}", "tokenizer=EleutherAI/gpt-neox-20b"]}  # the dense baseline
+    aligned = {}  # aligned model -> the row it was aligned from
+    for base, policy in policies.items():
+        for loss in ("dpo", "kto"):
+            aligned[f"{base}_{loss}"] = base
+            steps.append(Step(f"{loss.upper()} (Eq {14 if loss == 'dpo' else 15}) on {base}",
+                              [*launch, "rl", "--config", "pipelines/configs/rl_paper.yaml", f"loss={loss}",
+                               *policy, f"output_dir={root}/{base}_{loss}"]))
+    spiking_aligned = [m for m, base in aligned.items() if base != "teacher"]
+    models = [*spiking_aligned, *(s.name for s in STUDENTS)]
+    steps.append(Step("Table 2 / Table 4: six zero-shot tasks, the RL gains, WikiText-2 / C4 / PTB perplexity",
                       [sys.executable, "-m", "pipelines", "eval", "--teacher", f"teacher={teacher}",
-                       *(a for m in models for a in ("--student", f"{m}={root}/{m}/final")),
+                       *(a for s in STUDENTS for a in ("--student", f"{s.name}={root}/{s.name}/final")),
+                       *(a for m, base in aligned.items() for a in ("--aligned", f"{m}={root}/{m}/final:{base}")),
                        "--tasks", "paper", "--ppl", "wikitext2", "c4", "ptb", "--device", "cuda",
                        "--dtype", "bfloat16", "--batch_size", "16", "--output", f"{root}/eval"]))
     text = f"{root}/wikitext2_test.txt"
@@ -66,25 +71,14 @@ def paper_steps(size: str) -> list[Step]:
     return steps
 
 
-def render(step: Step, size: str) -> str:
-    """A step as one shell line (the latest-checkpoint placeholder as a command substitution)."""
-    line = shlex.join(["python" if a == sys.executable else a for a in step.argv])
-    latest = f"$(ls -d runs/paper-{size}/tilif_sgc/checkpoints/step-* | tail -n 1)"
-    return line.replace(shlex.quote(f"sgc_init={LATEST}"), f'"sgc_init={latest}"')
-
-
-def resolve(argv: list[str], size: str) -> list[str]:
-    if not any(LATEST in a for a in argv):
-        return argv
-    found = sorted(Path(f"runs/paper-{size}/tilif_sgc/checkpoints").glob("step-*"))
-    if not found:
-        raise FileNotFoundError(f"runs/paper-{size}/tilif_sgc/checkpoints holds no checkpoint; distil tilif_sgc first")
-    return [a.replace(LATEST, str(found[-1])) for a in argv]
+def render(step: Step) -> str:
+    """A step as one shell line."""
+    return shlex.join(["python" if a == sys.executable else a for a in step.argv])
 
 
 def write_wikitext2_text(path: str) -> Path:
     """The WikiText-2 test split joined as ``pipelines.eval.perplexity`` joins it (needs the hub)."""
-    from pipelines.checkpointing import atomic_write_text
+    from pipelines.atomic import atomic_write_text
     from pipelines.eval.perplexity import corpus_text
 
     atomic_write_text(path, corpus_text("wikitext2")[1])
@@ -97,7 +91,7 @@ def main(size: str = "1.3b", run: bool = False) -> int:
           "# Needs CUDA GPUs and the Hugging Face hub (teacher, GenQA / InfinityInstruct / OpenHermes 2.5,\n"
           "# UltraFeedback, the lm-eval tasks). The authors report ~42 h for distilling 1.3B, ~1 h for RL.")
     for i, step in enumerate(steps, 1):
-        print(f"\n# {i}. {step.title}\n{render(step, size)}")
+        print(f"\n# {i}. {step.title}\n{render(step)}")
     if not run:
         return 0
     import torch
@@ -108,11 +102,11 @@ def main(size: str = "1.3b", run: bool = False) -> int:
         return 2
     for i, step in enumerate(steps, 1):
         print(f"\n[{i}/{len(steps)}] {step.title}", flush=True)
-        subprocess.run(resolve(step.argv, size), check=True)
+        subprocess.run(step.argv, check=True)
     return 0
 
 
-if __name__ == "__main__":  # python -m pipelines.demo.paper wikitext2-text PATH (step 8 of the recipe)
+if __name__ == "__main__":  # python -m pipelines.demo.paper wikitext2-text PATH (a step of the recipe)
     if len(sys.argv) != 3 or sys.argv[1] != "wikitext2-text":
         sys.exit("usage: python -m pipelines.demo.paper wikitext2-text PATH")
     print(write_wikitext2_text(sys.argv[2]))

@@ -1,23 +1,27 @@
-"""The demo's scaled-down recipe: every knob of every stage, and the ``default`` / ``quick`` presets.
+"""The demo's scaled-down recipe: a few overrides of the pipelines' own configs per stage, and the presets.
 
-The paper's recipe (Appendix C) at CPU scale. Kept from the paper: the teacher–student set-up
-(students start from the teacher's weights, embedding frozen), L = L_KL + L_hidden (Eq 12–13) with
-SGC on the first, middle and last block, AdamW β = (0.9, 0.98), 1 % warm-up then cosine, the same
-budget for every student, DPO/KTO on the distilled model with the reference = the policy at the
-start (Eq 14–15). Scaled: a 4-layer d_model-128 Mamba2 trained here instead of the hub's 130m/1.3b,
-sequences of 128 tokens instead of 2048, a few hundred steps instead of 7 B tokens, and a
-learning rate for RL sized to a few dozen steps (the paper's 5e-6 is for ~1 epoch of UltraFeedback
-on 1.3 B parameters). What was tried while tuning is written in ``pipelines/demo/TUNING.md``.
+An experiment is a short list of overrides (nanoGPT's ``config/train_shakespeare_char.py``): every
+key a stage does not name keeps the default of ``DistillConfig`` / ``RLConfig``, which are the paper's
+where it gives one (Appendix C: lr 1e-3 for distillation, 1 % warm-up then cosine, AdamW β = (0.9,
+0.98), λ = 1 in Eq 12, the embedding frozen). Kept from the paper: students start from the teacher's
+weights, L = L_KL + L_hidden (Eq 12–13) with SGC on the first, middle and last block, the same budget
+for every student, DPO/KTO on the distilled full model with the reference = the policy at the start
+(Eq 14–15). Scaled: a 4-layer d_model-128 Mamba2 pretrained here (the distillation pipeline with
+``objective: ce``) instead of the hub's 130m/1.3b, sequences of 128 tokens instead of 2048, a few
+hundred steps instead of 7 B tokens, and an RL learning rate sized to a few dozen steps (the paper's
+5e-6 is for ~1 epoch of UltraFeedback on 1.3 B parameters). What was tried while tuning is written in
+``pipelines/demo/TUNING.md``; ``training.py`` turns a stage into its config.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-from typing import Literal
 
+from neurons.kinds import get_kind
 from pipelines.demo.prepare import DataConfig
-from pipelines.demo.pretrain import TeacherConfig
+from pipelines.distill.config import DistillConfig
+from pipelines.rl.config import RLConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,79 +29,101 @@ class Student:
     """One spiking student of Table 2 / Table 5: neuron kind, D ("1 × D" / "1 × ±D") and SGC."""
 
     name: str
-    neuron: Literal["lif", "ilif", "tilif"]
+    neuron: str
     D: int
     sgc: bool
 
     @property
     def step(self) -> str:
-        """The paper's "T × D" step notation (T = 1)."""
-        return f"1×±{self.D}" if self.neuron == "tilif" else f"1×{self.D}"
+        """The paper's "T × D" step notation (T = 1), from ``neurons.kinds``."""
+        return get_kind(self.neuron).step(self.D)
+
+    @property
+    def overrides(self) -> dict:
+        """Its keys of the distillation config; SGC layers null = the model's default (first, middle, last)."""
+        return {"neuron": self.neuron, "D": self.D, "sgc_layers": None if self.sgc else []}
 
 
 STUDENTS = (Student("lif", "lif", 1, False), Student("ilif", "ilif", 4, False),
             Student("tilif", "tilif", 4, False), Student("tilif_sgc", "tilif", 4, True))
+FULL_MODEL = STUDENTS[-1]   # TI-LIF + SGC: the paper's full model, the one it aligns (Table 2)
 
 
-@dataclasses.dataclass(frozen=True)
-class DistillStage:
-    max_steps: int = 96
-    global_batch_size: int = 16
-    micro_batch_size: int = 16
-    lr: float = 1e-3             # Appendix C: 1e-3
-    warmup_ratio: float = 0.01   # Appendix C: 1 %
-    hidden_weight: float = 1.0   # λ of Eq 12 (paper: 1)
-    calibrate_v_threshold: bool = False   # V_th from the teacher's activations (calibrate.py); paper: 1
-    calibration_sequences: int = 16
-    log_every: int = 5
-
-
-@dataclasses.dataclass(frozen=True)
-class AlignStage:
-    loss: Literal["dpo", "kto"] = "dpo"
-    student: str = "tilif_sgc"   # the paper aligns its full model, TI-LIF + SGC (Table 2)
-    max_steps: int = 32
-    global_batch_size: int = 16
-    micro_batch_size: int = 8
-    lr: float = 1e-4
-    beta: float = 0.1
-    max_length: int = 192        # prompt (3 verses) + completion (1 verse) tokens fit in this
-    log_every: int = 5
+def student_named(name: str) -> Student:
+    found = [s for s in STUDENTS if s.name == name]
+    if not found:
+        raise ValueError(f"{name!r} is not a demo student; choose one of {[s.name for s in STUDENTS]}")
+    return found[0]
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalStage:
     batch_size: int = 16
-    ppl_stride: int = 64          # sliding windows of teacher.seq_len tokens, every token >= 64 context
+    ppl_stride: int = 64          # sliding windows of seq_len tokens, every token >= 64 context
     ppl_documents: int | None = None   # held-out chapters scored (None: all 59)
     mc_limit: int | None = None   # questions of the verse-ending task (None: all of data.n_mc)
     analysis_sequences: int = 8   # held-out sequences for firing rates and histograms
     raster_tokens: int = 24
 
 
+SCHEMAS = {"teacher": DistillConfig, "distill": DistillConfig, "align": RLConfig}
+
+
 @dataclasses.dataclass(frozen=True)
 class DemoRecipe:
-    data: DataConfig = DataConfig()
-    teacher: TeacherConfig = TeacherConfig()
-    distill: DistillStage = DistillStage()
-    align: AlignStage = AlignStage()
-    evaluation: EvalStage = EvalStage()
-    seed: int = 0
+    """``teacher``, ``distill``, ``align``: overrides of the stage's config (``SCHEMAS``); the rest is the
+    demo's own: its data, the context length of every stage, the evaluation and which student is aligned."""
 
-    def teacher_key(self, data_key: str) -> str:
-        """Identity of the cached teacher: the data it was trained on and its whole recipe."""
-        blob = json.dumps({"data": data_key, "teacher": dataclasses.asdict(self.teacher)}, sort_keys=True)
+    teacher: dict
+    distill: dict
+    align: dict
+    data: DataConfig = DataConfig()
+    seq_len: int = 128            # tokens per sequence: teacher, students and the evaluation windows
+    evaluation: EvalStage = EvalStage()
+    align_student: str = FULL_MODEL.name
+
+    def setting(self, stage: str, key: str):
+        """What ``stage`` runs with for ``key``: the recipe's override, else the pipeline's default."""
+        if key in getattr(self, stage):
+            return getattr(self, stage)[key]
+        field = {f.name: f for f in dataclasses.fields(SCHEMAS[stage])}[key]
+        return field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+
+    def override(self, **changes) -> DemoRecipe:
+        """This recipe with ``changes``: a stage's dict merged key by key into its own, the rest replaced."""
+        return dataclasses.replace(self, **{k: getattr(self, k) | v if isinstance(v, dict) else v
+                                            for k, v in changes.items()})
+
+    def teacher_key(self, data_key: str, threads: int) -> str:
+        """Identity of the cached teacher: its data, its stage, the context and the torch threads it ran
+        with (CPU results are bitwise for a fixed thread count only, see ``training.pretrain_teacher``)."""
+        blob = json.dumps({"data": data_key, "teacher": self.teacher, "seq_len": self.seq_len, "threads": threads},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+DEFAULT = DemoRecipe(
+    # next-token CE from a random Mamba2 (neuron "none", embedding trained): the teacher to distil from
+    teacher={"objective": "ce", "neuron": "none", "freeze_embedding": False,
+             "tiny_teacher": {"d_model": 128, "n_layer": 4, "d_state": 32, "headdim": 32, "expand": 2,
+                              "chunk_size": 64},
+             "max_steps": 640, "global_batch_size": 16, "micro_batch_size": 16, "lr": 3e-3, "weight_decay": 0.1,
+             "warmup_ratio": 0.02, "min_lr_ratio": 0.1, "log_every": 10, "eval_every": 80, "eval_sequences": 32},
+    distill={"max_steps": 96, "global_batch_size": 16, "micro_batch_size": 16, "log_every": 5},
+    align={"loss": "dpo", "max_steps": 32, "global_batch_size": 16, "micro_batch_size": 8, "lr": 1e-4,
+           "max_length": 192,    # prompt (3 verses) + completion (1 verse) tokens fit in this
+           "log_every": 5},
+)
+
 PRESETS = {
-    "default": DemoRecipe(),
-    "quick": DemoRecipe(
-        data=DataConfig(n_mc=100, n_preference=256),
-        teacher=TeacherConfig(d_model=64, n_layer=2, d_state=16, headdim=16, seq_len=64, max_steps=60,
-                              eval_every=30, eval_sequences=16, log_every=5),
-        distill=DistillStage(max_steps=12, global_batch_size=8, micro_batch_size=8, log_every=2),
-        align=AlignStage(max_steps=4, global_batch_size=8, micro_batch_size=4, max_length=160, log_every=1),
+    "default": DEFAULT,
+    "quick": DEFAULT.override(
+        data=DataConfig(n_mc=100, n_preference=256), seq_len=64,
+        teacher={"tiny_teacher": {"d_model": 64, "n_layer": 2, "d_state": 16, "headdim": 16, "expand": 2,
+                                  "chunk_size": 64},
+                 "max_steps": 60, "eval_every": 30, "eval_sequences": 16, "log_every": 5},
+        distill={"max_steps": 12, "global_batch_size": 8, "micro_batch_size": 8, "log_every": 2},
+        align={"max_steps": 4, "global_batch_size": 8, "micro_batch_size": 4, "max_length": 160, "log_every": 1},
         evaluation=EvalStage(ppl_stride=64, ppl_documents=12, mc_limit=60, analysis_sequences=4, raster_tokens=16),
     ),
 }

@@ -6,7 +6,7 @@ and ``summary["meta"]``), so the table can always be regenerated from the file:
     python -c "from pipelines.demo.report import *; print(table_markdown(load_summary('runs/demo/summary.json')))"
 
 ``summary["models"][NAME]`` = ``{"ppl", "acc", "fr_in", "fr_out", "energy_ratio"}`` for NAME in teacher,
-lif, ilif, tilif, tilif_sgc and the aligned student (``<student>_dpo`` / ``<student>_kto``); acc is a
+the students of ``recipe.STUDENTS`` and the aligned one (``<student>_dpo`` / ``<student>_kto``); acc is a
 fraction, ppl the held-out perplexity, fr Table 12's firing rate (mean over layers), energy_ratio
 E_A/E_S; the teacher's fr are null and its energy_ratio 1. "Diff" is acc − teacher acc in points.
 """
@@ -16,8 +16,10 @@ import json
 import math
 from pathlib import Path
 
+from pipelines.demo.recipe import STUDENTS
+
 SUMMARY_KEYS = ("ppl", "acc", "fr_in", "fr_out", "energy_ratio")
-BASE_STUDENTS = ("lif", "ilif", "tilif", "tilif_sgc")
+BASE_STUDENTS = tuple(s.name for s in STUDENTS)
 
 
 def load_summary(path: str | Path) -> dict:
@@ -33,6 +35,11 @@ def aligned_name(models: dict) -> str | None:
 def model_rows(summary: dict) -> list[tuple[str, dict]]:
     models = summary["models"]
     return [(name, models[name]) for name in ("teacher", *BASE_STUDENTS, aligned_name(models)) if name in models]
+
+
+def student_name(neuron: str, sgc: bool) -> str:
+    """The name of the student with this neuron kind and SGC in ``STUDENTS``."""
+    return next(s.name for s in STUDENTS if (s.neuron, s.sgc) == (neuron, sgc))
 
 
 def _num(value, fmt: str) -> str:
@@ -79,18 +86,20 @@ def check_claims(summary: dict) -> list[dict]:
     def se_diff(a: str, b: str) -> float:
         return math.sqrt(acc_stderr(m[a]["acc"], n) ** 2 + acc_stderr(m[b]["acc"], n) ** 2)
 
+    lif, ilif, tilif = (student_name(kind, sgc=False) for kind in ("lif", "ilif", "tilif"))
+    sgc = student_name("tilif", sgc=True)
     p = {k: m[k]["ppl"] for k in BASE_STUDENTS}
-    add("TI-LIF beats I-LIF beats LIF on perplexity (Tables 4–5)", p["tilif"] < p["ilif"] < p["lif"],
-        f"PPL tilif {p['tilif']:.2f}, ilif {p['ilif']:.2f}, lif {p['lif']:.2f}")
-    acc_gap = m["tilif_sgc"]["acc"] - m["tilif"]["acc"]
-    sgc_evidence = (f"PPL tilif_sgc {p['tilif_sgc']:.2f} vs tilif {p['tilif']:.2f} "
-                    f"({100 * (p['tilif_sgc'] / p['tilif'] - 1):+.1f} %); acc {100 * m['tilif_sgc']['acc']:.2f} vs "
-                    f"{100 * m['tilif']['acc']:.2f} % ({100 * acc_gap:+.2f} points, standard error of the difference "
-                    f"{100 * se_diff('tilif_sgc', 'tilif'):.2f})")
+    add("TI-LIF beats I-LIF beats LIF on perplexity (Tables 4–5)", p[tilif] < p[ilif] < p[lif],
+        f"PPL {tilif} {p[tilif]:.2f}, {ilif} {p[ilif]:.2f}, {lif} {p[lif]:.2f}")
+    acc_gap = m[sgc]["acc"] - m[tilif]["acc"]
+    sgc_evidence = (f"PPL {sgc} {p[sgc]:.2f} vs {tilif} {p[tilif]:.2f} "
+                    f"({100 * (p[sgc] / p[tilif] - 1):+.1f} %); acc {100 * m[sgc]['acc']:.2f} vs "
+                    f"{100 * m[tilif]['acc']:.2f} % ({100 * acc_gap:+.2f} points, standard error of the difference "
+                    f"{100 * se_diff(sgc, tilif):.2f})")
     add(f"SGC does not hurt (Table 6): perplexity at most {100 * PPL_TOLERANCE:.0f} % higher and accuracy at most "
-        "one standard error lower with SGC", p["tilif_sgc"] <= p["tilif"] * (1 + PPL_TOLERANCE)
-        and acc_gap >= -se_diff("tilif_sgc", "tilif"), sgc_evidence)
-    add("SGC helps (Tables 4 and 6): lower perplexity with SGC", p["tilif_sgc"] < p["tilif"], sgc_evidence)
+        "one standard error lower with SGC", p[sgc] <= p[tilif] * (1 + PPL_TOLERANCE)
+        and acc_gap >= -se_diff(sgc, tilif), sgc_evidence)
+    add("SGC helps (Tables 4 and 6): lower perplexity with SGC", p[sgc] < p[tilif], sgc_evidence)
     aligned = aligned_name(m)
     if aligned:
         base = aligned.rsplit("_", 1)[0]
@@ -100,7 +109,7 @@ def check_claims(summary: dict) -> list[dict]:
             f"standard error of the difference {100 * se_diff(aligned, base):.2f} points over {n} questions)")
     r = {k: m[k]["energy_ratio"] for k in BASE_STUDENTS}
     add("LIF is the most energy-efficient and TI-LIF the least (Figure 2)",
-        r["lif"] == max(r.values()) and min(r["tilif"], r["tilif_sgc"]) == min(r.values()),
+        r[lif] == max(r.values()) and min(r[tilif], r[sgc]) == min(r.values()),
         ", ".join(f"E_A/E_S {k} {v:.2f}" for k, v in r.items()))
     return claims
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.demo.continuations import Continuation
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 from pipelines.demo.files import write_jsonl
 
 TASK_NAME = "spikingmamba_demo_verse_ending"

@@ -7,10 +7,11 @@
     python -m pipelines distill --config ... --resume                            # after a crash or kill
 
 What a run writes to ``output_dir``: ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON
-object per logged step: step, loss, loss_kl, loss_hidden, lr, grad_norm, tokens_per_s, tokens_seen,
-epoch), ``tensorboard/``, ``pseudo_labels/`` (with ``pseudo_labels: true``, the paper presets' default:
-the teacher's responses to the prompts, resumable; ``label_cache.py``), ``checkpoints/step-N/`` (atomic, the last ``keep_last`` kept) and ``final/``
-(inference checkpoint without SGC weights, tokenizer beside it). The terminal shows a progress bar with
+object per logged step: step, loss, loss_kl (``objective: ce``: loss_ce), loss_hidden, lr, grad_norm,
+tokens_per_s, tokens_seen, epoch, and heldout_<term> with ``eval_datasets``), ``tensorboard/``,
+``pseudo_labels/`` (with ``pseudo_labels: true``, the paper presets' default: the teacher's responses to the
+prompts, resumable; ``label_cache.py``), ``checkpoints/step-N/`` (atomic, the last ``keep_last`` kept) and
+``final/`` (inference checkpoint without SGC weights, tokenizer beside it). The terminal shows a progress bar with
 the loss components, tokens/s and ETA.
 
 Modules: ``config`` (every key), ``teacher_student`` (loading and compatibility checks), ``losses``

@@ -2,6 +2,8 @@
 
     L = L_KL + λ · L_hidden                                                     (Eq 12; the paper uses λ = 1)
     L_KL = 1/T Σ_t KL( p(·|ŷ_{1:t}, x; θ_T) || p(·|ŷ_{1:t}, x; θ_S) )           (Eq 13)
+    L_CE = −1/(T−1) Σ_t log p(x_{t+1} | x_{1:t}; θ_S)       (``objective: ce`` in place of L_KL; not the paper's:
+                                                            pretraining without a teacher, as the demo's teacher)
 
 Direction: forward KL, teacher first — Σ_v p_T(v) (log p_T(v) − log p_S(v)) — so the student is
 pushed to cover all of the teacher's probability mass (not the mode-seeking reverse KL).
@@ -42,6 +44,14 @@ class DistillLoss:
             mask = mask.to(per_position.dtype)
             mean = (per_position * mask).sum() / mask.sum().clamp_min(1)
         return mean * temperature**2
+
+    @staticmethod
+    def next_token_ce(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """L_CE: mean next-token cross-entropy of ``logits [B, L, V]`` on ``input_ids [B, L]`` (fp32), by
+        transformers' ``ForCausalLMLoss``, as the model's own ``labels=`` loss. Returns a scalar ``[]``."""
+        from transformers.loss.loss_utils import ForCausalLMLoss
+
+        return ForCausalLMLoss(logits, input_ids, vocab_size=logits.shape[-1])
 
     @staticmethod
     def total(loss_kl: torch.Tensor, loss_hidden: torch.Tensor, hidden_weight: float) -> torch.Tensor:

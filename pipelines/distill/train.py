@@ -5,7 +5,10 @@ exactly ``global_batch_size`` packed sequences chosen by ``pipelines.data.BatchP
 the frozen teacher's logits (no grad), the student's logits and L_hidden (Eq 10, from the model), and
 L = L_KL + λ·L_hidden (Eq 12–13, ``losses.py``). AdamW with linear warm-up then cosine decay. With
 ``pseudo_labels`` a row is one prompt + teacher response and both losses run over the response only
-(``pseudo_labels.py``); otherwise over every token of packed text.
+(``pseudo_labels.py``); otherwise over every token of packed text. ``objective=ce`` trains the same way on
+the data's next-token CE instead of L_KL, without a teacher forward: the demo pretrains its teacher so.
+With ``eval_datasets`` the mean of every loss term over the held-out sequences is logged as
+``heldout_<term>``.
 
 The same code runs on one CPU, under ``accelerate launch`` with DDP, DeepSpeed ZeRO-3 or FSDP
 (configs in ``pipelines/accelerate/``); only plain and DDP (gloo, 2 CPU processes) were run here.
@@ -56,16 +59,24 @@ def configure_engine(accelerator, cfg: DistillConfig, accumulation_steps: int) -
                                        gradient_clipping=cfg.max_grad_norm or 0.0)
 
 
+LOSS_TERMS = {"kl": ("loss", "loss_kl", "loss_hidden"), "ce": ("loss", "loss_ce", "loss_hidden")}
+"""The metric names of ``micro_batch_loss``'s three values, per objective."""
+
+
 def micro_batch_loss(cfg: DistillConfig, teacher, student, input_ids: torch.Tensor,
                      loss_mask: torch.Tensor | None = None):
-    """L, L_KL, L_hidden (scalars) for one micro-batch ``input_ids [b, seq_len]``; ``loss_mask [b, seq_len]``:
-    the positions both losses average over (pseudo-labels: the response's, ``pseudo_labels.py``; None: all)."""
-    with torch.no_grad():
-        teacher_logits = teacher(input_ids).logits
+    """L, L_KL (objective ce: the next-token CE), L_hidden (scalars) for one micro-batch ``input_ids
+    [b, seq_len]``; ``loss_mask [b, seq_len]``: the positions both losses average over (pseudo-labels: the
+    response's, ``pseudo_labels.py``; None: all)."""
     out = student(input_ids, hidden_loss_mask=loss_mask)
-    loss_kl = DistillLoss.kl_teacher_student(teacher_logits, out.logits, loss_mask, cfg.kl_temperature)
+    if cfg.objective == "ce":
+        loss = DistillLoss.next_token_ce(out.logits, input_ids)
+    else:
+        with torch.no_grad():
+            teacher_logits = teacher(input_ids).logits
+        loss = DistillLoss.kl_teacher_student(teacher_logits, out.logits, loss_mask, cfg.kl_temperature)
     loss_hidden = out.loss_hidden.float()
-    return DistillLoss.total(loss_kl, loss_hidden, cfg.hidden_weight), loss_kl, loss_hidden
+    return DistillLoss.total(loss, loss_hidden, cfg.hidden_weight), loss, loss_hidden
 
 
 @dataclasses.dataclass
@@ -73,12 +84,13 @@ class Run:
     """Everything a training step needs, built by ``setup``."""
 
     accelerator: Any
-    teacher: Any
+    teacher: Any  # None for objective ce
     student: Any
     optimizer: Any
     scheduler: Any
     tokenizer: Any
     packed: Any  # datasets.Dataset of input_ids rows [seq_len]
+    heldout: torch.Tensor | None  # [N, seq_len] held-out rows (eval_datasets)
     plan: data_lib.BatchPlan
     total_steps: int
     teacher_path: str
@@ -92,6 +104,12 @@ def setup(cfg: DistillConfig, accelerator) -> Run:
         packed = None if cfg.pseudo_labels else data_lib.build_packed_dataset(
             [data_lib.DataSource.parse(d) for d in cfg.datasets], tokenizer, cfg.seq_len, cfg.chat_template,
             cfg.data_cache_dir, cfg.num_proc)
+        heldout = None
+        if cfg.eval_datasets:
+            rows = data_lib.build_packed_dataset(
+                [data_lib.DataSource.parse(d) for d in cfg.eval_datasets], tokenizer, cfg.seq_len,
+                cfg.chat_template, cfg.data_cache_dir, cfg.num_proc)["input_ids"][: cfg.eval_sequences]
+            heldout = torch.as_tensor(rows, dtype=torch.long, device=accelerator.device)
     if cfg.pseudo_labels:  # §4.3: rows of (prompt, teacher response) with a loss mask (collective)
         packed = build_pseudo_label_dataset(cfg, tokenizer, teacher_path, accelerator)
     plan = data_lib.BatchPlan(len(packed), cfg.global_batch_size, cfg.micro_batch_size,
@@ -103,10 +121,15 @@ def setup(cfg: DistillConfig, accelerator) -> Run:
     student = teacher_student.load_student(cfg, teacher_path, teacher.config.n_layer)
     teacher_student.check_compatible(teacher, student, tokenizer, teacher_path)
     teacher_student.check_seq_len(teacher, cfg.seq_len)
+    student.backbone.embedding.weight.requires_grad_(not cfg.freeze_embedding)  # Appendix C: frozen
+    for name in ("eos_token_id", "pad_token_id", "bos_token_id"):  # the export generates with the tokenizer's
+        if getattr(tokenizer, name) is not None:
+            setattr(student.config, name, getattr(tokenizer, name))
+    teacher = None if cfg.objective == "ce" else teacher.to(accelerator.device)  # ce: it only gave the weights
     optimizer, scheduler = build_optimizer(cfg, student, total_steps)
     student, optimizer, scheduler = accelerator.prepare(student, optimizer, scheduler)
-    return Run(accelerator, teacher.to(accelerator.device), student, optimizer, scheduler, tokenizer, packed,
-               plan, total_steps, teacher_path)
+    return Run(accelerator, teacher, student, optimizer, scheduler, tokenizer, packed, heldout, plan,
+               total_steps, teacher_path)
 
 
 def train_step(cfg: DistillConfig, r: Run, step: int) -> tuple[torch.Tensor, float | None]:
@@ -126,12 +149,26 @@ def train_step(cfg: DistillConfig, r: Run, step: int) -> tuple[torch.Tensor, flo
     means = acc.reduce(sums, "mean") / plan.accumulation_steps
     if not torch.isfinite(means).all():
         raise FloatingPointError(f"non-finite loss at step {step + 1}: L={means[0].item()}, "
-                                 f"L_KL={means[1].item()}, L_hidden={means[2].item()}")
+                                 f"{'L_CE' if cfg.objective == 'ce' else 'L_KL'}={means[1].item()}, "
+                                 f"L_hidden={means[2].item()}")
     grad_norm = acc.clip_grad_norm_(r.student.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
     r.optimizer.step()
     r.scheduler.step()
     r.optimizer.zero_grad(set_to_none=True)
     return means, None if grad_norm is None else float(grad_norm)
+
+
+@torch.no_grad()
+def heldout_losses(cfg: DistillConfig, r: Run) -> dict[str, float]:
+    """``{"heldout_<term>": mean over the held-out rows}`` for each loss term, in eval mode (restored after)."""
+    r.student.eval()
+    sums = [0.0, 0.0, 0.0]
+    for rows in r.heldout.split(cfg.micro_batch_size):
+        with r.accelerator.autocast():
+            losses = micro_batch_loss(cfg, r.teacher, r.student, rows)
+        sums = [total + value.item() * len(rows) for total, value in zip(sums, losses)]
+    r.student.train()
+    return {f"heldout_{name}": total / len(r.heldout) for name, total in zip(LOSS_TERMS[cfg.objective], sums)}
 
 
 def run(cfg: DistillConfig) -> dict:
@@ -168,7 +205,8 @@ def run(cfg: DistillConfig) -> dict:
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
     n_trainable = sum(p.numel() for p in r.student.parameters() if p.requires_grad)
     accelerator.print(
-        f"distill: teacher {r.teacher_path} -> student neuron={cfg.neuron} D={cfg.D}; {n_trainable:,} trainable "
+        f"distill ({cfg.objective}): teacher {r.teacher_path} -> student neuron={cfg.neuron} D={cfg.D}; "
+        f"{n_trainable:,} trainable "
         f"parameters; {len(r.packed):,} sequences of {cfg.seq_len} tokens; {r.total_steps} steps of "
         f"{cfg.global_batch_size} = {accelerator.num_processes} process(es) x {r.plan.accumulation_steps} "
         f"accumulation x {cfg.micro_batch_size}" + (f"; resuming at step {start_step}" if resume_from else ""))
@@ -187,13 +225,15 @@ def run(cfg: DistillConfig) -> dict:
                 + (f"{last[1]} (step {last[0]}); continue from it with --resume after lowering lr"
                    if last else "none (the failure came before the first save)")) from None
         done, tokens_seen = step + 1, tokens_seen + tokens_per_step
-        record = {"loss": means[0].item(), "loss_kl": means[1].item(), "loss_hidden": means[2].item(), "lr": lr,
+        record = {**dict(zip(LOSS_TERMS[cfg.objective], means.tolist())), "lr": lr,
                   "tokens_per_s": tokens_per_step / (time.perf_counter() - t0), "tokens_seen": tokens_seen,
                   "epoch": done / r.plan.steps_per_epoch, **({"grad_norm": grad_norm} if grad_norm is not None else {})}
+        if r.heldout is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or done == r.total_steps):
+            record |= heldout_losses(cfg, r)
         bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.4f}", kl=f"{record['loss_kl']:.4f}",
-                        hid=f"{record['loss_hidden']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
-        if done % cfg.log_every == 0 or done == r.total_steps:
+        bar.set_postfix({name.removeprefix("loss_"): f"{record[name]:.4f}" for name in LOSS_TERMS[cfg.objective]},
+                        tok_s=f"{record['tokens_per_s']:.0f}")
+        if done % cfg.log_every == 0 or done == r.total_steps or "heldout_loss" in record:
             metrics.log(done, **record)
         if done % cfg.save_every == 0 or done == r.total_steps:
             path = save_checkpoint(accelerator, checkpoints, done, {

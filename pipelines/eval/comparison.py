@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 
 from .harness import SpikingMambaLM
 from .perplexity import corpus_perplexity

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.checkpointing import atomic_write_text
+from pipelines.atomic import atomic_write_text
 
 from .zero_shot import TaskMetric
 

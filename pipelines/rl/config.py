@@ -18,15 +18,13 @@ policy (``neuron=none``, Table 2's "Mamba2 + DPO / KTO" baselines) is its own re
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pipelines.config import TrainingConfig, field_
 
 
 @dataclasses.dataclass
 class RLConfig(TrainingConfig):
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = TrainingConfig.RESUMABLE_CHANGES | {"eval_every"}
-
     # --- policy and reference -----------------------------------------------------------------------
     loss: Literal["dpo", "kto"] = field_("dpo", "alignment objective: DPO (Eq 14) or KTO (Eq 15), via TRL")
     policy: str | None = field_(None, "the model to align, and its frozen reference (Eq 14-15's θ_T): a "
@@ -45,8 +43,6 @@ class RLConfig(TrainingConfig):
                                         "W' from W (§4.2), since exported checkpoints hold no SGC weights")
     hidden_weight: float = field_(1.0, "with sgc=true: λ in L = L_DPO/KTO + λ·L_hidden (Eq 10; as Eq 12's "
                                        "weight 1); unused with sgc=false")
-    freeze_embedding: bool = field_(True, "keep the embedding (and the LM head tied to it) frozen "
-                                          "(Appendix C: 'frozen throughout training')")
     # --- objective (TRL) ----------------------------------------------------------------------------
     beta: float = field_(0.1, "β of Eq 14 / Eq 15: deviation from the reference policy (not in the paper; "
                               "TRL's and the DPO/KTO papers' default)")
@@ -65,7 +61,6 @@ class RLConfig(TrainingConfig):
     micro_batch_size: int = field_(4, "examples per forward pass per process; accumulation fills the rest "
                                       "(KTO needs >= 2: its KL baseline mixes completions within a micro-batch)")
     activation_checkpointing: bool = field_(False, "recompute activations in the backward pass to save memory")
-    eval_every: int | None = field_(None, "evaluate on eval_data every N steps (null: at the end only)")
 
     # --- defaults that differ from TrainingConfig's ---------------------------------------------------
     lr: float = field_(5e-6, "peak learning rate (Appendix C: 5e-6 for RL)")
@@ -73,9 +68,8 @@ class RLConfig(TrainingConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for key in ("max_length", "eval_every"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.max_length < 1:
+            raise ValueError(f"max_length={self.max_length} must be >= 1")
         if not (self.beta > 0 and self.hidden_weight >= 0):
             raise ValueError(f"need beta > 0 and hidden_weight >= 0; got beta={self.beta}, "
                              f"hidden_weight={self.hidden_weight}")

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from trl import DPOTrainer, KTOTrainer
 
-from pipelines.checkpointing import CheckpointManager, replace_directory
+from pipelines.atomic import replace_directory
+from pipelines.checkpointing import CheckpointManager
 
 
 class SpikingMambaAlignmentMixin:

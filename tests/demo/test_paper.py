@@ -19,20 +19,24 @@ def split(argv):
 def test_training_commands_load_as_configs(size):
     steps = paper.paper_steps(size)
     launched = [s.argv for s in steps if s.argv[0] == "accelerate"]
-    assert len(launched) == 6
-    students = {}
+    assert len(launched) == 8
+    students, policies = {}, []
     for argv in launched:
         command, config, overrides = split(argv)
-        overrides = [o.replace(paper.LATEST, "runs/x/checkpoints/step-00000010") for o in overrides]
         cfg = load_config(DistillConfig if command == "distill" else RLConfig, config, overrides)
         assert cfg.output_dir.startswith(f"runs/paper-{size}/")
         if command == "distill":
             assert cfg.teacher == f"state-spaces/mamba2-{size}"
             students[cfg.output_dir.rsplit("/", 1)[1]] = (cfg.neuron, cfg.D, cfg.sgc_layers)
-        else:
-            assert cfg.policy == f"runs/paper-{size}/tilif_sgc/final" and cfg.sgc and cfg.sgc_init
+        else:  # the paper's plain DPO / KTO, of the full model and of the dense teacher (Table 2)
+            assert not cfg.sgc and cfg.sgc_init is None
+            policies.append((cfg.policy, cfg.loss, cfg.output_dir.rsplit("/", 1)[1]))
     assert students == {"lif": ("lif", 1, []), "ilif": ("ilif", 4, []), "tilif": ("tilif", 4, []),
                         "tilif_sgc": ("tilif", 4, None)}
+    assert policies == [(f"runs/paper-{size}/tilif_sgc/final", "dpo", "tilif_sgc_dpo"),
+                        (f"runs/paper-{size}/tilif_sgc/final", "kto", "tilif_sgc_kto"),
+                        (f"state-spaces/mamba2-{size}", "dpo", "teacher_dpo"),
+                        (f"state-spaces/mamba2-{size}", "kto", "teacher_kto")]
 
 
 def test_eval_and_analysis_commands_parse(monkeypatch):
@@ -46,26 +50,17 @@ def test_eval_and_analysis_commands_parse(monkeypatch):
         argv = step.argv
         if argv[1:4] == ["-m", "pipelines", "eval"]:
             args = build_parser().parse_args(argv[4:])
-            assert args.tasks == ["paper"] and args.ppl == ["wikitext2", "c4", "ptb"] and len(args.student) == 6
+            assert args.tasks == ["paper"] and args.ppl == ["wikitext2", "c4", "ptb"] and len(args.student) == 4
+            assert [a.rsplit(":", 1)[1] for a in args.aligned] == ["tilif_sgc", "tilif_sgc", "teacher", "teacher"]
         elif argv[1:3] == ["-m", "analysis"]:
             assert analysis_cli.main(argv[3:]) == 0
     assert len([s for s in seen if s[0] == "energy"]) == 6 and seen[-1][0] == "hist" and len(seen[-1][1]) == 5
 
 
-def test_render_substitutes_the_latest_checkpoint():
+def test_render_is_one_shell_line():
     rl = [s for s in paper.paper_steps("1.3b") if "rl" in s.argv]
-    line = paper.render(rl[0], "1.3b")
-    assert '"sgc_init=$(ls -d runs/paper-1.3b/tilif_sgc/checkpoints/step-* | tail -n 1)"' in line
-    assert line.startswith("accelerate launch") and paper.LATEST not in line
-
-
-def test_resolve_needs_a_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="distil tilif_sgc first"):
-        paper.resolve(["x", f"sgc_init={paper.LATEST}"], "130m")
-    (tmp_path / "runs/paper-130m/tilif_sgc/checkpoints/step-00000002").mkdir(parents=True)
-    (tmp_path / "runs/paper-130m/tilif_sgc/checkpoints/step-00000010").mkdir()
-    assert paper.resolve(["x", f"sgc_init={paper.LATEST}"], "130m")[1].endswith("step-00000010")
+    line = paper.render(rl[0])
+    assert line.startswith("accelerate launch") and "loss=dpo" in line and "sgc_init" not in line
 
 
 def test_print_and_run_without_gpu(capsys):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pipelines.demo.recipe import PRESETS
+from pipelines.demo.recipe import PRESETS, STUDENTS
 from pipelines.demo.report import SUMMARY_KEYS, load_summary, table_markdown
 
 NAMES = {"teacher", "lif", "ilif", "tilif", "tilif_sgc", "tilif_sgc_dpo"}
@@ -46,10 +46,11 @@ def test_quick_demo_end_to_end(tmp_path):
 
     # every student distilled with the same budget, on the training split only
     import yaml
-    configs = [yaml.safe_load((out / "students" / n / "config.yaml").read_text()) for n in ("lif", "ilif", "tilif", "tilif_sgc")]
+    configs = [yaml.safe_load((out / "students" / s.name / "config.yaml").read_text()) for s in STUDENTS]
+    quick = PRESETS["quick"]
     assert {(c["max_steps"], c["global_batch_size"], c["seq_len"], c["lr"]) for c in configs} == \
-        {(PRESETS["quick"].distill.max_steps, PRESETS["quick"].distill.global_batch_size,
-          PRESETS["quick"].teacher.seq_len, PRESETS["quick"].distill.lr)}
+        {(quick.setting("distill", "max_steps"), quick.setting("distill", "global_batch_size"), quick.seq_len,
+          quick.setting("distill", "lr"))}
     assert all(c["datasets"] == [summary["meta"]["data"]["root"] + "/train.jsonl"] for c in configs)
     assert summary["meta"]["teacher_cached"] is False and summary["meta"]["seconds"]["total"] <= wall
     print(f"quick demo: {wall:.0f} s wall, stages {summary['meta']['seconds']}")

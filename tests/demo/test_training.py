@@ -1,10 +1,11 @@
-"""The configs the demo hands to the distillation and RL pipelines."""
+"""The configs the demo hands to the distillation and RL pipelines: the pipelines' defaults, the demo's run
+settings and the recipe's overrides."""
 from pathlib import Path
 
 import pytest
 
-from pipelines.demo.recipe import PRESETS, STUDENTS
-from pipelines.demo.training import align_config, distill_config
+from pipelines.demo.recipe import DEFAULT, PRESETS, STUDENTS
+from pipelines.demo.training import RUN, align_config, distill_config, teacher_config
 
 
 @pytest.mark.parametrize("student", STUDENTS, ids=lambda s: s.name)
@@ -12,9 +13,21 @@ def test_distill_config_per_student(student, demo_data, tmp_path):
     recipe = PRESETS["default"]
     cfg = distill_config(recipe, student, tmp_path / "teacher", demo_data, tmp_path / "run", None)
     assert (cfg.neuron, cfg.D) == (student.neuron, student.D)
-    assert cfg.sgc_layers == ([0, 2, 3] if student.sgc else [])       # first, middle, last of 4 blocks
-    assert cfg.datasets == [str(demo_data.train)] and cfg.seq_len == recipe.teacher.seq_len
-    assert (cfg.max_steps, cfg.lr, cfg.mixed_precision, cfg.cpu) == (recipe.distill.max_steps, 1e-3, "no", True)
+    assert cfg.sgc_layers == (None if student.sgc else [])       # null: the model's default layers
+    assert cfg.datasets == [str(demo_data.train)] and cfg.seq_len == recipe.seq_len
+    assert (cfg.max_steps, cfg.lr, cfg.mixed_precision, cfg.cpu) == (recipe.setting("distill", "max_steps"), 1e-3,
+                                                                      "no", True)
+
+
+def test_the_sgc_student_gets_the_first_middle_and_last_block(demo_data, tmp_path):
+    from pipelines.distill import teacher_student
+    from pipelines.tiny import ensure_tiny_teacher
+
+    teacher = str(ensure_tiny_teacher(tmp_path / "teacher", d_model=32, n_layer=4, d_state=8, headdim=8))
+    for student in STUDENTS:
+        cfg = distill_config(PRESETS["default"], student, teacher, demo_data, tmp_path / "run", None)
+        layers = teacher_student.load_student(cfg, teacher, 4).config.sgc_layers
+        assert layers == ([0, 2, 3] if student.sgc else [])      # first, middle, last of 4 blocks
 
 
 def test_students_share_one_budget(demo_data, tmp_path):
@@ -22,6 +35,32 @@ def test_students_share_one_budget(demo_data, tmp_path):
     budgets = {(c.max_steps, c.global_batch_size, c.seq_len, c.lr, tuple(c.betas))
                for c in (distill_config(recipe, s, tmp_path, demo_data, tmp_path, None) for s in STUDENTS)}
     assert len(budgets) == 1
+
+
+def test_teacher_config_pretrains_a_dense_mamba2_with_ce(demo_data, tmp_path):
+    cfg = teacher_config(PRESETS["default"], demo_data, tmp_path / "teacher", None)
+    assert (cfg.objective, cfg.neuron, cfg.freeze_embedding, cfg.teacher) == ("ce", "none", False, None)
+    assert cfg.tiny_teacher["vocab_size"] == demo_data.manifest["vocab"] and cfg.tokenizer == str(demo_data.tokenizer)
+    assert cfg.datasets == [str(demo_data.train)] and cfg.eval_datasets == [str(demo_data.heldout)]
+    assert (cfg.max_steps, cfg.lr, cfg.weight_decay, cfg.save_every) == (640, 3e-3, 0.1, 640)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_stage_of_every_preset_is_a_valid_config(preset, demo_data, tmp_path):
+    recipe = PRESETS[preset]
+    configs = [teacher_config(recipe, demo_data, tmp_path, None), align_config(recipe, STUDENTS[2], tmp_path, demo_data,
+                                                                               tmp_path, None)]
+    configs += [distill_config(recipe, s, tmp_path, demo_data, tmp_path, None) for s in STUDENTS]
+    for cfg in configs:
+        assert all(getattr(cfg, key) == value for key, value in RUN.items())
+        assert cfg.save_every == cfg.max_steps   # one checkpoint, at the end
+
+
+def test_a_preset_overrides_only_what_it_names():
+    quick = PRESETS["quick"]
+    assert quick.setting("teacher", "max_steps") == 60 and quick.setting("teacher", "lr") == DEFAULT.teacher["lr"]
+    assert quick.setting("align", "loss") == "dpo" and quick.setting("distill", "lr") == 1e-3   # DistillConfig's
+    assert DEFAULT.override(align={"loss": "kto"}).align == {**DEFAULT.align, "loss": "kto"}
 
 
 def test_align_config_takes_the_trained_sgc_weights(demo_data, tmp_path):

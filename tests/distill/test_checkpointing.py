@@ -4,7 +4,8 @@ import json
 import pytest
 import yaml
 
-from pipelines.checkpointing import CheckpointManager, atomic_write_text, claim_output_dir, replace_directory
+from pipelines.atomic import atomic_write_text, replace_directory
+from pipelines.checkpointing import CheckpointManager, claim_output_dir
 from pipelines.metrics import MetricsWriter, read_metrics
 
 

@@ -61,10 +61,19 @@ def test_unknown_keys_list_the_valid_ones(tmp_path):
     ("datasets=[]", "datasets is empty"),
     ("pseudo_labels=true", "max_new_tokens=1024 must be < seq_len=64"),
     ("pseudo_label_batch_size=0", "pseudo_label_batch_size=0 must be >= 1"),
+    ("objective=mse", "objective='mse' has the wrong type"),
+    ("eval_every=0", "eval_every=0 must be >= 1"),
+    ("eval_every=5", "eval_every=5 but eval_datasets is empty"),
+    ("eval_sequences=0", "eval_sequences=0 must be >= 1"),
 ])
 def test_bad_values_are_rejected_with_the_key_and_the_fix(override, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(DistillConfig, TINY, [override])
+
+
+def test_ce_objective_has_no_teacher_to_make_pseudo_labels():
+    with pytest.raises(ValueError, match="pseudo_labels=true needs the teacher"):
+        load_config(DistillConfig, TINY, ["objective=ce", "pseudo_labels=true", "max_new_tokens=8"])
 
 
 def test_cli_prints_the_error_without_traceback(capsys):

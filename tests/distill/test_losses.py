@@ -1,4 +1,4 @@
-"""Eq 12–13 against torch.distributions (an oracle written by others)."""
+"""Eq 12–13 and the CE objective against torch.distributions (an oracle written by others)."""
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +19,15 @@ def test_kl_matches_torch_distributions_forward_kl(b, l, v, tau, seed, masked):
     expected = oracle[mask].mean() * tau**2
     got = DistillLoss.kl_teacher_student(t, s, mask if masked else None, tau)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(b=st.integers(1, 3), l=st.integers(2, 6), v=st.integers(2, 40), seed=st.integers(0, 2**31 - 1))
+def test_next_token_ce_is_the_mean_negative_log_likelihood_of_the_next_token(b, l, v, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits, ids = torch.randn(b, l, v, generator=g) * 3, torch.randint(0, v, (b, l), generator=g)
+    expected = -Categorical(logits=logits[:, :-1]).log_prob(ids[:, 1:]).mean()   # position t predicts t + 1
+    torch.testing.assert_close(DistillLoss.next_token_ce(logits, ids), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_kl_direction_is_teacher_first_and_zero_only_when_equal():

@@ -12,6 +12,7 @@ from pipelines.metrics import read_metrics
 
 from distill_helpers import REPO, cli_command, max_abs_diff, run_cli, run_in_process, small_config, subprocess_env
 
+KILL_DURING_SAVE = REPO / "tests/distill/kill_during_save.py"
 LAST = "checkpoints/step-00000012/model.safetensors"
 FINAL = "final/model.safetensors"
 
@@ -31,8 +32,8 @@ def losses(output_dir):
 def test_killed_and_resumed_run_equals_uninterrupted(reference, teacher_dir, tmp_path):
     out, env = tmp_path / "run", subprocess_env(tmp_path)
     # 1. SIGKILL in the middle of writing checkpoint 8 (after its files, before the rename).
-    first = subprocess.run([sys.executable, *cli_command(teacher_dir, out)], cwd=REPO, capture_output=True,
-                           text=True, env={**env, "SPIKINGMAMBA_KILL_DURING_SAVE": "8"}, timeout=300)
+    first = subprocess.run([sys.executable, str(KILL_DURING_SAVE), "8", *cli_command(teacher_dir, out)], cwd=REPO,
+                           capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert checkpoints == [".step-00000008.tmp", "step-00000004"]  # the half-written save is not a checkpoint

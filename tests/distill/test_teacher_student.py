@@ -27,6 +27,30 @@ def test_kl_is_zero_when_the_student_is_the_teacher(teacher_dir, tmp_path):
     assert kl.item() > 0 and hidden.item() > 0
 
 
+def test_ce_objective_is_the_next_token_ce_without_a_teacher(teacher_dir, tmp_path):
+    cfg = small_config(teacher_dir, tmp_path, "objective=ce", "neuron=none")
+    student, ids = teacher_student.load_student(cfg, teacher_dir, 3), batch()
+    loss, ce, hidden = train.micro_batch_loss(cfg, None, student, ids)
+    logits = student(ids).logits.float()  # oracle: the shifted CE written out
+    oracle = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+    assert ce.item() == pytest.approx(oracle.item(), rel=1e-6) and hidden.item() == 0.0 and loss.item() == ce.item()
+
+
+def test_ce_run_trains_the_embedding_and_logs_the_held_out_curve(teacher_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from pipelines.metrics import read_metrics
+
+    run_in_process(small_config(teacher_dir, tmp_path, "objective=ce", "neuron=none", "freeze_embedding=false",
+                                f"eval_datasets=[{CORPUS}]", "eval_every=4", "eval_sequences=3", "max_steps=8"))
+    records = read_metrics(tmp_path)
+    assert all("loss_ce" in r and "loss_kl" not in r for r in records)
+    held = [(r["step"], r["heldout_loss"]) for r in records if "heldout_loss" in r]
+    assert [step for step, _ in held] == [4, 8] and held[1][1] < held[0][1]
+    start = teacher_student.load_teacher(teacher_dir).backbone.embedding.weight
+    assert not torch.equal(start, load_file(tmp_path / "final/model.safetensors")["backbone.embedding.weight"])
+
+
 def test_student_setup_freezes_embedding_and_teacher(teacher_dir, tmp_path):
     cfg = small_config(teacher_dir, tmp_path)
     teacher, student = teacher_student.load_teacher(teacher_dir), teacher_student.load_student(cfg, teacher_dir, 3)
