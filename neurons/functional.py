@@ -206,3 +206,17 @@ def neuron_step(
     s_reset = s.detach() if detach_reset else s
     v_next = u - (s_reset if v_threshold == 1.0 else v_threshold * s_reset)  # 1·s = s exactly
     return out.to(x.dtype), v_next
+
+
+def neuron_sequence(x_seq: torch.Tensor, v: torch.Tensor | None, kind: str, D: int, beta: float, v_threshold: float,
+                    alpha: float = 1.0, detach_reset: bool = False,
+                    spike_driven: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``neuron_step`` over T logical steps (the torch backend; ``cupy_backend.neuron_sequence`` is its CUDA
+    twin): x_seq [T, N, *], v [N, *] → (out [T, N, *] or signed spikes [T·D, N, *], v_seq [T, N, *])."""
+    outs, vs = [], []
+    for x in x_seq:
+        out, v = neuron_step(x, v, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven)
+        outs.append(out)
+        vs.append(v)
+    out = torch.stack(outs)
+    return (out.flatten(0, 1) if spike_driven else out), torch.stack(vs)

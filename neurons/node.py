@@ -88,13 +88,7 @@ class SpikingNode(BaseNode):
         args = (self.kind, self.D, self.beta, self.v_threshold, self.alpha, self.detach_reset, self.spike_driven)
         if self.uses_cupy(x_seq):
             return cupy_backend.neuron_sequence(x_seq, v, *args)
-        outs, vs = [], []
-        for x in x_seq:
-            out, v = nf.neuron_step(x, v, *args)
-            outs.append(out)
-            vs.append(v)
-        out = torch.stack(outs)
-        return (out.flatten(0, 1) if self.spike_driven else out), torch.stack(vs)
+        return nf.neuron_sequence(x_seq, v, *args)
 
     def single_step_forward(self, x: torch.Tensor, *args, **kwargs):
         """One step ('s' mode). Fast path when the membrane is fresh (after ``reset()``: v is still the

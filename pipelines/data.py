@@ -83,19 +83,17 @@ def load_records(source: DataSource, cache_dir: str | None = None):
     return datasets.load_dataset(source.path, source.name, split=source.split, cache_dir=cache_dir)
 
 
-def text_field(source: DataSource, columns: list[str]) -> str:
-    """The column holding text or chat turns (``source.field`` or the first known name present)."""
+def text_field(source: DataSource, columns: list[str], candidates=FIELD_CANDIDATES, what: str = "text") -> str:
+    """The column holding the ``what`` (``source.field`` or the first of ``candidates`` present)."""
     if source.field is not None:
         if source.field not in columns:
             raise ValueError(f"dataset {source.path!r} has no column {source.field!r}; columns: {columns}")
         return source.field
-    for name in FIELD_CANDIDATES:
+    for name in candidates:
         if name in columns:
             return name
-    raise ValueError(
-        f"dataset {source.path!r}: none of the columns {columns} is one of {list(FIELD_CANDIDATES)}; "
-        f"name the text column with field=..."
-    )
+    raise ValueError(f"dataset {source.path!r}: none of the columns {columns} is one of {list(candidates)}; "
+                     f"name the column holding the {what} with field=...")
 
 
 def normalize_messages(turns: list[dict]) -> list[dict]:

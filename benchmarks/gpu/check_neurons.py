@@ -49,19 +49,9 @@ def edge_inputs(T: int, N: int, D: int, dtype: torch.dtype, seed: int, infinite:
     return candidates.gather(0, pick[None])[0].to(dtype)
 
 
-def torch_sequence(x_seq, v0, *params):
-    """The torch backend's transition looped over T (what the node does with backend='torch')."""
-    outs, vs, v = [], [], v0
-    for x in x_seq:
-        out, v = nf.neuron_step(x, v, *params)
-        outs.append(out)
-        vs.append(v)
-    out = torch.stack(outs)
-    return (out.flatten(0, 1) if params[-1] else out), torch.stack(vs)
-
-
 def outputs(sequence, x_seq, v0, weights, params):
-    """(out, v_seq, grad x, grad v0) of one path, or the ValueError message it raised."""
+    """(out, v_seq, grad x, grad v0) of one path (integer mode: the gradients of Σ out·w_out + Σ v_T·w_v for
+    ``weights`` = (w_out, w_v)), or the ValueError message it raised. The CPU tests use it too."""
     x, v = x_seq.clone().requires_grad_(), v0.clone().requires_grad_()
     try:
         out, v_seq = sequence(x, v, *params)
@@ -105,7 +95,7 @@ def run_case(case: dict) -> dict:
                torch.randn(case["N"], generator=g, device="cuda"))
     params = (case["kind"], case["D"], PARAMS["beta"], PARAMS["v_threshold"], PARAMS["alpha"], case["detach"],
               case["spike_driven"])
-    reference = outputs(torch_sequence, x, v0, weights, params)
+    reference = outputs(nf.neuron_sequence, x, v0, weights, params)
     kernels = outputs(cupy_backend.neuron_sequence, x, v0, weights, params)
     return {**case, "dtype": str(case["dtype"]), "identical": identical(reference, kernels, case["dtype"]),
             "raised": reference if isinstance(reference, str) else None}

@@ -21,22 +21,9 @@ sources in order, the key of the pseudo-label cache.
 """
 from __future__ import annotations
 
-from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource, load_records, normalize_messages
+from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource, load_records, normalize_messages, text_field
 
 PROMPT_FIELDS = ("messages", "conversations", "prompt")
-
-
-def prompt_field(source: DataSource, columns: list[str]) -> str:
-    """``source.field``, or the first of PROMPT_FIELDS among ``columns``."""
-    if source.field is not None:
-        if source.field not in columns:
-            raise ValueError(f"dataset {source.path!r} has no column {source.field!r}; columns: {columns}")
-        return source.field
-    for name in PROMPT_FIELDS:
-        if name in columns:
-            return name
-    raise ValueError(f"dataset {source.path!r}: none of the columns {columns} is one of {list(PROMPT_FIELDS)}; "
-                     "name the column holding the chat turns or prompt with field=...")
 
 
 def prompt_turns(value) -> list[dict] | None:
@@ -63,7 +50,7 @@ def load_prompts(sources: list[DataSource], tokenizer, max_prompt_tokens: int, c
     parts, dropped = [], 0
     for source in sources:
         records = load_records(source, cache_dir)
-        field = prompt_field(source, records.column_names)
+        field = text_field(source, records.column_names, PROMPT_FIELDS, "chat turns or prompt")
 
         def render(batch):
             ids = []

@@ -58,3 +58,13 @@ def max_abs_diff(path_a, path_b) -> float:
     a, b = ({k.removeprefix("module."): v for k, v in load_file(p).items()} for p in (path_a, path_b))
     assert a.keys() == b.keys()
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def run_preset(preset: str, output_dir) -> tuple[DistillConfig, float]:
+    """Run a shipped preset in-process into ``output_dir``: (its config, wall seconds)."""
+    import time
+
+    cfg = load_config(DistillConfig, preset, [f"output_dir={output_dir}"])
+    start = time.perf_counter()
+    run_in_process(cfg)
+    return cfg, time.perf_counter() - start

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill_helpers import REPO, run_cli, run_in_process, subprocess_env
+from distill_helpers import REPO, run_cli, run_in_process, run_preset, subprocess_env
 from pipelines.config import load_config
 from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource
 from pipelines.distill import teacher_student, train
@@ -226,10 +226,7 @@ def test_tiny_sft_preset(tmp_path):
     from models import SpikingMambaForCausalLM
 
     out = tmp_path / "tiny_sft"
-    cfg = load_config(DistillConfig, TINY_SFT, [f"output_dir={out}"])
-    start = time.perf_counter()
-    run_in_process(cfg)
-    seconds = time.perf_counter() - start
+    cfg, seconds = run_preset(TINY_SFT, out)
     records = read_metrics(out)
     loss = [r["loss"] for r in records]
     print(f"tiny SFT preset: {seconds:.1f} s; loss {loss[0]:.5f} -> {loss[-1]:.5f}")

@@ -1,6 +1,5 @@
 """The tiny preset end to end: loss goes down, a user sees metrics/config/checkpoints, and final/ is an
 inference checkpoint that SpikingMambaForCausalLM and AutoTokenizer load and that generates."""
-import time
 
 import pytest
 import torch
@@ -8,11 +7,10 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from distill_helpers import TINY, run_in_process
+from distill_helpers import TINY, run_in_process, run_preset
 from models import SpikingMambaForCausalLM
-from pipelines.config import config_to_dict, load_config
+from pipelines.config import config_to_dict
 from pipelines.data import DEFAULT_CHAT_TEMPLATE
-from pipelines.distill.config import DistillConfig
 from pipelines.metrics import read_metrics
 from models.sgc import is_sgc_key
 
@@ -20,10 +18,7 @@ from models.sgc import is_sgc_key
 def test_tiny_preset(tmp_path):
     """One run of the preset (the checks share it: a run is the expensive part)."""
     out = tmp_path / "tiny_preset"
-    cfg = load_config(DistillConfig, TINY, [f"output_dir={out}"])
-    start = time.perf_counter()
-    run_in_process(cfg)
-    seconds = time.perf_counter() - start
+    cfg, seconds = run_preset(TINY, out)
     check_loss_decreases_over_30_steps(cfg, out, seconds)
     check_user_sees_resolved_config_checkpoints_and_tensorboard(cfg, out)
     check_final_export_loads_and_generates_without_sgc(out)

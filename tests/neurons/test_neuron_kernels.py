@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from neuron_cases import BITS, DTYPES, cupy_ready, edge_tensor, fuzz
 
+from benchmarks.gpu.check_neurons import outputs
 from neurons import cupy_backend
 from neurons import functional as nf
 from neurons.kinds import KINDS
@@ -69,29 +70,6 @@ def test_kernel_fp16_bf16_conversions_match_torch(host_kernels):
         assert torch.isnan(stored[~finite]).all()
 
 
-def torch_sequence(x_seq, v0, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven):
-    """The torch backend's transition looped over T (what the node does with backend='torch')."""
-    outs, vs, v = [], [], v0
-    for x in x_seq:
-        out, v = nf.neuron_step(x, v, kind, D, beta, v_threshold, alpha, detach_reset, spike_driven)
-        outs.append(out)
-        vs.append(v)
-    out = torch.stack(outs)
-    return (out.flatten(0, 1) if spike_driven else out), torch.stack(vs)
-
-
-def run_with_gradients(sequence, x_seq, v0, weights_out, weights_v, *params):
-    """Outputs, membranes and (integer mode) gradients of x and v0, or the ValueError raised."""
-    x, v = x_seq.clone().requires_grad_(), v0.clone().requires_grad_()
-    try:
-        out, v_seq = sequence(x, v, *params)
-    except ValueError as error:
-        return str(error)
-    if out.requires_grad:
-        ((out.float() * weights_out).sum() + (v_seq[-1] * weights_v).sum()).backward()
-    return out.detach(), v_seq.detach(), x.grad, v.grad
-
-
 FUZZ_CASES = given(
     st.sampled_from(tuple(KINDS)),
     st.sampled_from(DTYPES),
@@ -118,8 +96,8 @@ def assert_kernels_equal_torch(sequence, device, kind, dtype, D, T, beta, v_thre
     w_v = torch.randn(N, generator=g)
     x_seq, v0, w_out, w_v = (t.to(device) for t in (x_seq, v0, w_out, w_v))
     params = (kind, D, beta, v_threshold, alpha, detach_reset, spike_driven)
-    expected = run_with_gradients(torch_sequence, x_seq, v0, w_out, w_v, *params)
-    got = run_with_gradients(sequence, x_seq, v0, w_out, w_v, *params)
+    expected = outputs(nf.neuron_sequence, x_seq, v0, (w_out, w_v), params)
+    got = outputs(sequence, x_seq, v0, (w_out, w_v), params)
     if isinstance(expected, str) or isinstance(got, str):
         assert expected == got  # both raise the same NaN error (e.g. +inf then −inf input)
         return
@@ -165,8 +143,8 @@ def test_cupy_backend_on_gpu_equals_torch_backend(kind, dtype, spike_driven):
     w_out = torch.randn((T * D if spike_driven else T, N), device="cuda")
     w_v = torch.randn(N, device="cuda")
     params = (kind, D, 0.25, 1.3, 0.7, False, spike_driven)
-    expected = run_with_gradients(torch_sequence, x_seq, v0, w_out, w_v, *params)
-    got = run_with_gradients(cupy_backend.neuron_sequence, x_seq, v0, w_out, w_v, *params)
+    expected = outputs(nf.neuron_sequence, x_seq, v0, (w_out, w_v), params)
+    got = outputs(cupy_backend.neuron_sequence, x_seq, v0, (w_out, w_v), params)
     assert type(expected) is type(got)
     if isinstance(got, str):
         assert got == expected
