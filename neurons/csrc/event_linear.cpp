@@ -6,8 +6,9 @@
 // With W [out, in] stored column-major (stride(0) == 1, the eval-mode CPU layout of
 // models/mamba2.py `set_decode_layout`) a column is contiguous: the kernel streams the active
 // columns eight at a time into a float32 accumulator row (an L1-resident axpy the compiler
-// vectorises), so it reads only the active columns' bytes. In the spike form the columns that
-// receive m events of one sign in a row are summed once and that sum is added m times. Any other layout takes a strided scalar
+// vectorises), so it reads only the active columns' bytes. In the spike form a column's events
+// in a row (m spikes of one sign) become one signed column (sign bit flipped) in a group of eight
+// that received m spikes each: the group's sum is added m times, additions only. Any other layout takes a strided scalar
 // loop (correct, slow). With R > 1 rows the input columns are visited in blocks of ~1 MiB of
 // weights and every row accumulates its events of a block while the block is in L2, so each active
 // column (of the union over the rows) is read from memory once.
@@ -31,124 +32,113 @@
 
 namespace {
 
-constexpr int kGroup = 8;                     // columns accumulated per pass over the output row
-constexpr int64_t kBlockBytes = 1 << 20;      // weights per column block when R > 1 (L2-resident)
+constexpr int kGroup = 8;                 // columns accumulated per pass over the output row
+constexpr int64_t kBlockBytes = 1 << 20;  // weights per column block when R > 1 (L2-resident)
+constexpr uint32_t kSignBit = 0x80000000u;
 
-enum class Op { Fma, Add, Sub };  // y += v·W[:, j] (Eq 4) | y += W[:, j] | y −= W[:, j] (Eq 9)
-
-// The events of one input row in column order: the column's first weight, its value (Fma), its index.
-struct Events {
-    std::vector<const float*> col;
-    std::vector<float> val;
-    std::vector<int64_t> index;
-    void reserve(int64_t n) {
-        col.reserve(n);
-        val.reserve(n);
-        index.reserve(n);
-    }
-    void push(const float* c, float v, int64_t j) {
-        col.push_back(c);
-        val.push_back(v);
-        index.push_back(j);
-    }
+// One event of a row: a weight column (pointer to its first weight) and, integer form, its count v
+// (m = 1, no sign); spike form, the number m of spikes it received in that row and their sign bit.
+struct Event {
+    const float* col;
+    float v;
+    uint32_t sign;
+    int64_t m;
+    int64_t block;  // the column block it belongs to (R > 1)
 };
 
-// Every row's events. Slot 0: multiply-add events (integer form). Spike form: slot m (1..D) holds
-// the columns that receive m +1 events in that row, slot D + m those that receive m −1 events; such
-// a column is read once and added m times (m additions, no multiplication).
+// Every row's events, ordered by (block, m): a run of equal m fills the groups of the spike form.
 struct Rows {
-    int64_t D;
-    std::vector<Events> slots;  // [R, 2 D + 1]
-    Rows(int64_t n, int64_t D) : D(D), slots(n * (2 * D + 1)) {}
-    int64_t n_rows() const { return static_cast<int64_t>(slots.size()) / (2 * D + 1); }
-    Events& fma(int64_t r) { return slots[r * (2 * D + 1)]; }
-    Events& spikes(int64_t r, int64_t m, bool negative) { return slots[r * (2 * D + 1) + m + (negative ? D : 0)]; }
+    bool spikes;
+    int64_t block;  // input columns per block
+    std::vector<std::vector<Event>> events;
+    Rows(int64_t R, int64_t in, int64_t out, bool spikes)
+        : spikes(spikes),
+          block(R == 1 ? std::max<int64_t>(in, 1) : std::max<int64_t>(kGroup, kBlockBytes / std::max<int64_t>(4 * out, 1))),
+          events(R) {
+        for (auto& e : events) e.reserve(in);
+    }
+    void push(int64_t r, const float* col, float v, uint32_t sign, int64_t m, int64_t j) {
+        events[r].push_back({col, v, sign, m, j / block});
+    }
+    void order() {
+        if (spikes)
+            for (auto& e : events)
+                std::stable_sort(e.begin(), e.end(), [](const Event& a, const Event& b) {
+                    return a.block != b.block ? a.block < b.block : a.m < b.m;
+                });
+    }
 };
 
-template <Op op>
-inline float term(float w, float v) { return op == Op::Fma ? v * w : w; }
+inline float signed_weight(float w, uint32_t sign) { return __uint_as_float(__float_as_uint(w) ^ sign); }
 
-// y[o] (op)= Σ_k v_k · col_k[o] over n events whose columns are contiguous.
-template <Op op>
-void accumulate(float* __restrict y, const float* const* col, const float* val, int64_t n, int64_t out) {
-    int64_t k = 0;
-    for (; k + kGroup <= n; k += kGroup) {
+// y[o] += Σ_i v_i · c_i[o] over eight contiguous columns (Eq 4).
+void group_fma(float* __restrict y, const float* const* c, const float* v, int64_t out) {
+#pragma GCC ivdep
+    for (int64_t o = 0; o < out; ++o)
+        y[o] += ((v[0] * c[0][o] + v[1] * c[1][o]) + (v[2] * c[2][o] + v[3] * c[3][o])) +
+                ((v[4] * c[4][o] + v[5] * c[5][o]) + (v[6] * c[6][o] + v[7] * c[7][o]));
+}
+
+// y[o] += Σ_i (±c_i[o]) added m times, for eight contiguous columns that each received m spikes in
+// this row (Eq 9): signed additions only (a sign is a flipped sign bit); t holds the group's sum.
+void group_spikes(float* __restrict y, float* __restrict t, const float* const* c, const uint32_t* s, int64_t m,
+                  int64_t out) {
+    float* sum = m == 1 ? y : t;
+#pragma GCC ivdep
+    for (int64_t o = 0; o < out; ++o)
+        sum[o] = (m == 1 ? y[o] : 0.0f) +
+                 (((signed_weight(c[0][o], s[0]) + signed_weight(c[1][o], s[1])) +
+                   (signed_weight(c[2][o], s[2]) + signed_weight(c[3][o], s[3]))) +
+                  ((signed_weight(c[4][o], s[4]) + signed_weight(c[5][o], s[5])) +
+                   (signed_weight(c[6][o], s[6]) + signed_weight(c[7][o], s[7]))));
+    for (int64_t i = 0; m > 1 && i < m; ++i)
+        for (int64_t o = 0; o < out; ++o) y[o] += t[o];
+}
+
+// Columns with stride `step` between consecutive outputs (any non-column-major layout): one event
+// at a time, the spike form as m signed additions.
+void accumulate_strided(float* y, const Event* e, int64_t n, int64_t out, int64_t step, bool spikes) {
+    for (int64_t k = 0; k < n; ++k)
+        for (int64_t o = 0; o < out; ++o) {
+            const float w = e[k].col[o * step];
+            if (!spikes) y[o] += e[k].v * w;
+            for (int64_t i = 0; spikes && i < e[k].m; ++i) y[o] += signed_weight(w, e[k].sign);
+        }
+}
+
+// y += the events e[0, n) of one row: groups of eight (a spike-form group shares its m), the last
+// group of a run padded with the zero column.
+void accumulate(float* y, float* t, const Event* e, int64_t n, int64_t out, int64_t step, bool spikes,
+                const float* zero) {
+    if (step != 1) return accumulate_strided(y, e, n, out, step, spikes);
+    for (int64_t k = 0; k < n;) {
         const float* c[kGroup];
         float v[kGroup];
-        for (int i = 0; i < kGroup; ++i) c[i] = col[k + i], v[i] = val[k + i];
-#pragma GCC ivdep
-        for (int64_t o = 0; o < out; ++o) {
-            float s = (term<op>(c[0][o], v[0]) + term<op>(c[1][o], v[1])) +
-                      (term<op>(c[2][o], v[2]) + term<op>(c[3][o], v[3])) +
-                      ((term<op>(c[4][o], v[4]) + term<op>(c[5][o], v[5])) +
-                       (term<op>(c[6][o], v[6]) + term<op>(c[7][o], v[7])));
-            y[o] = op == Op::Sub ? y[o] - s : y[o] + s;
-        }
-    }
-    for (; k < n; ++k) {
-        const float* c = col[k];
-        const float v = val[k];
-#pragma GCC ivdep
-        for (int64_t o = 0; o < out; ++o) y[o] = op == Op::Sub ? y[o] - c[o] : y[o] + term<op>(c[o], v);
+        uint32_t s[kGroup];
+        const int64_t m = e[k].m;
+        int g = 0;
+        for (; g < kGroup && k < n && e[k].m == m; ++g, ++k) c[g] = e[k].col, v[g] = e[k].v, s[g] = e[k].sign;
+        for (; g < kGroup; ++g) c[g] = zero, v[g] = 0.0f, s[g] = 0u;
+        if (spikes) group_spikes(y, t, c, s, m, out);
+        else group_fma(y, c, v, out);
     }
 }
 
-// The same for columns with stride `step` between consecutive outputs (any non-column-major layout).
-template <Op op>
-void accumulate_strided(float* y, const float* const* col, const float* val, int64_t n, int64_t out,
-                        int64_t step) {
-    for (int64_t k = 0; k < n; ++k)
-        for (int64_t o = 0; o < out; ++o)
-            y[o] = op == Op::Sub ? y[o] - col[k][o * step] : y[o] + term<op>(col[k][o * step], val[k]);
-}
-
-template <Op op>
-void run(float* y, const Events& e, int64_t begin, int64_t end, int64_t out, int64_t step) {
-    if (step == 1)
-        accumulate<op>(y, e.col.data() + begin, e.val.data() + begin, end - begin, out);
-    else
-        accumulate_strided<op>(y, e.col.data() + begin, e.val.data() + begin, end - begin, out, step);
-}
-
-// y (+/−)= m · Σ t, as m additions of t (a column that received m spikes of one sign).
-void add_repeated(float* __restrict y, const float* __restrict t, int64_t m, bool negative, int64_t out) {
-    for (int64_t o = 0; o < out; ++o) {
-        float a = t[o];
-        for (int64_t i = 1; i < m; ++i) a += t[o];
-        y[o] = negative ? y[o] - a : y[o] + a;
-    }
-}
-
-// The events of one slot of one row, e[begin, end), into y.
-void run_slot(float* y, float* scratch, const Rows& rows, int64_t slot, const Events& e, int64_t begin,
-              int64_t end, int64_t out, int64_t step) {
-    if (begin == end) return;
-    if (slot == 0) return run<Op::Fma>(y, e, begin, end, out, step);
-    const bool negative = slot > rows.D;
-    const int64_t m = negative ? slot - rows.D : slot;
-    if (m == 1) return negative ? run<Op::Sub>(y, e, begin, end, out, step) : run<Op::Add>(y, e, begin, end, out, step);
-    std::fill(scratch, scratch + out, 0.0f);
-    run<Op::Add>(scratch, e, begin, end, out, step);
-    add_repeated(y, scratch, m, negative, out);
-}
-
-// acc [R, out] += every row's events, visiting the input columns in blocks when R > 1.
+// acc [R, out] += every row's events, block by block of input columns (one block when R = 1).
 void accumulate_rows(float* acc, const Rows& rows, int64_t in, int64_t out, int64_t step) {
-    const int64_t R = rows.n_rows(), per_row = 2 * rows.D + 1;
-    const int64_t block = R == 1 ? std::max<int64_t>(in, 1)
-                                 : std::max<int64_t>(kGroup, kBlockBytes / std::max<int64_t>(out * 4, 1));
-    std::vector<int64_t> cursor(rows.slots.size(), 0);
-    std::vector<float> scratch(out);
-    for (int64_t j0 = 0; j0 < in; j0 += block)
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t slot = 0; slot < per_row; ++slot) {
-                const Events& e = rows.slots[r * per_row + slot];
-                int64_t& begin = cursor[r * per_row + slot];
-                int64_t end = begin;
-                while (end < static_cast<int64_t>(e.index.size()) && e.index[end] < j0 + block) ++end;
-                run_slot(acc + r * out, scratch.data(), rows, slot, e, begin, end, out, step);
-                begin = end;
-            }
+    const int64_t R = static_cast<int64_t>(rows.events.size());
+    const int64_t blocks = (in + rows.block - 1) / rows.block;
+    std::vector<float> zero(out, 0.0f), t(out);
+    std::vector<int64_t> cursor(R, 0);
+    for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t r = 0; r < R; ++r) {
+            const std::vector<Event>& e = rows.events[r];
+            int64_t end = cursor[r];
+            while (end < static_cast<int64_t>(e.size()) && e[end].block == b) ++end;
+            accumulate(acc + r * out, t.data(), e.data() + cursor[r], end - cursor[r], out, step, rows.spikes,
+                       zero.data());
+            cursor[r] = end;
+        }
 }
 
 void check_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
@@ -160,9 +150,10 @@ void check_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bia
 }
 
 // y = scale · acc + b, float32 [R, out]; adds events · out to the accumulate counter (int64 scalar).
-at::Tensor finish(const Rows& rows, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+at::Tensor finish(Rows& rows, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   double scale, const std::optional<at::Tensor>& counter, int64_t events) {
-    const int64_t R = rows.n_rows(), out = weight.size(0), in = weight.size(1);
+    const int64_t R = static_cast<int64_t>(rows.events.size()), out = weight.size(0), in = weight.size(1);
+    rows.order();
     at::Tensor y = at::zeros({R, out}, weight.options());
     float* acc = y.data_ptr<float>();
     accumulate_rows(acc, rows, in, out, weight.stride(0));
@@ -187,13 +178,12 @@ at::Tensor linear_counts(const at::Tensor& q, const at::Tensor& weight, const st
     const int64_t R = q.size(0), in = q.size(1), ld = weight.stride(1);
     const float* qp = q.data_ptr<float>();
     const float* w = weight.data_ptr<float>();
-    Rows rows(R, 1);
-    for (int64_t r = 0; r < R; ++r) rows.fma(r).reserve(in);
+    Rows rows(R, in, weight.size(0), false);
     double magnitude = 0.0;
     for (int64_t r = 0; r < R; ++r)
         for (int64_t j = 0; j < in; ++j)
             if (const float v = qp[r * in + j]; v != 0.0f) {
-                rows.fma(r).push(w + j * ld, v, j);
+                rows.push(r, w + j * ld, v, 0u, 1, j);
                 magnitude += std::fabs(v);
             }
     return finish(rows, weight, bias, 1.0, counter, std::llround(magnitude));
@@ -211,7 +201,7 @@ std::tuple<at::Tensor, int64_t> linear_spikes(const at::Tensor& spikes, const at
     const int64_t D = spikes.size(0), R = spikes.size(1), in = spikes.size(2), ld = weight.stride(1);
     const float* s = spikes.data_ptr<float>();
     const float* w = weight.data_ptr<float>();
-    Rows rows(R, D);
+    Rows rows(R, in, weight.size(0), true);
     int64_t events = 0, invalid = 0;
     for (int64_t r = 0; r < R; ++r)
         for (int64_t j = 0; j < in; ++j) {
@@ -222,8 +212,8 @@ std::tuple<at::Tensor, int64_t> linear_spikes(const at::Tensor& spikes, const at
                 minus += v == -1.0f;
                 invalid += v != 0.0f && v != 1.0f && v != -1.0f;
             }
-            if (plus) rows.spikes(r, plus, false).push(w + j * ld, 1.0f, j);
-            if (minus) rows.spikes(r, minus, true).push(w + j * ld, 1.0f, j);
+            if (plus) rows.push(r, w + j * ld, 1.0f, 0u, plus, j);
+            if (minus) rows.push(r, w + j * ld, 1.0f, kSignBit, minus, j);
             events += plus + minus;
         }
     if (invalid) return {at::Tensor(), invalid};
@@ -231,7 +221,7 @@ std::tuple<at::Tensor, int64_t> linear_spikes(const at::Tensor& spikes, const at
 }
 
 // The neuron at a fresh membrane, one logical step: u = x + 0, h = u / V_th (Eq 1), the count of
-// h (Eq 2 / 3 / 5) into q, and the events of q (integer form, or |q| signed adds when spike_driven).
+// h (Eq 2 / 3 / 5) into q, and the events of q (integer form, or |q| spikes of q's sign).
 template <class P, class T>
 int64_t count_row(const T* x, T* q, float* counts, int64_t in, int D, float vth, bool spike_driven, const float* w,
                   int64_t ld, Rows& rows, int64_t r, int64_t& events) {
@@ -242,16 +232,13 @@ int64_t count_row(const T* x, T* q, float* counts, int64_t in, int D, float vth,
         nans += h != h;
         counts[j] = spike_count<P>(h, D);
     }
-    Events& fma = rows.fma(r);
-    if (!spike_driven) fma.reserve(in);
     for (int64_t j = 0; j < in; ++j) {
         const float c = counts[j];
         store(q + j, c);
         if (c == 0.0f) continue;
         const int64_t m = static_cast<int64_t>(std::fabs(c));
         events += m;
-        if (spike_driven) rows.spikes(r, m, c < 0.0f).push(w + j * ld, 1.0f, j);
-        else fma.push(w + j * ld, c, j);
+        rows.push(r, w + j * ld, c, c < 0.0f ? kSignBit : 0u, spike_driven ? m : 1, j);
     }
     return nans;
 }
@@ -292,7 +279,7 @@ std::tuple<at::Tensor, at::Tensor, int64_t> spike_project(const at::Tensor& x, c
     TORCH_CHECK(x.dim() == 2 && x.size(1) == weight.size(1) && x.is_contiguous(), "x must be a contiguous [R, in] tensor");
     TORCH_CHECK(kind >= 0 && kind <= 2 && D >= 1, "kind must be 0 (lif), 1 (ilif) or 2 (tilif), D >= 1");
     at::Tensor q = at::empty_like(x);
-    Rows rows(x.size(0), D);
+    Rows rows(x.size(0), x.size(1), weight.size(0), spike_driven);
     int64_t events = 0;
     const float vth = static_cast<float>(v_threshold);
     const int d = static_cast<int>(D);
