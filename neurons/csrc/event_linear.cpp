@@ -6,9 +6,8 @@
 // With W [out, in] stored column-major (stride(0) == 1, the eval-mode CPU layout of
 // models/mamba2.py `set_decode_layout`) a column is contiguous: the kernel streams the active
 // columns eight at a time into a float32 accumulator row (an L1-resident axpy the compiler
-// vectorises), so it reads only the active columns' bytes. In the spike form a column's events
-// in a row (m spikes of one sign) become one signed column (sign bit flipped) in a group of eight
-// that received m spikes each: the group's sum is added m times, additions only. Any other layout takes a strided scalar
+// vectorises), so it reads only the active columns' bytes. The spike form adds one signed column
+// (sign bit flipped) per spike event, additions only; a column's repeated events hit L1. Any other layout takes a strided scalar
 // loop (correct, slow). With R > 1 rows the input columns are visited in blocks of ~1 MiB of
 // weights and every row accumulates its events of a block while the block is in L2, so each active
 // column (of the union over the rows) is read from memory once.
@@ -36,17 +35,16 @@ constexpr int kGroup = 8;                 // columns accumulated per pass over t
 constexpr int64_t kBlockBytes = 1 << 20;  // weights per column block when R > 1 (L2-resident)
 constexpr uint32_t kSignBit = 0x80000000u;
 
-// One event of a row: a weight column (pointer to its first weight) and, integer form, its count v
-// (m = 1, no sign); spike form, the number m of spikes it received in that row and their sign bit.
+// One event of a row: a weight column (pointer to its first weight) and, integer form, its count v;
+// spike form, one spike's sign bit (a column that received m spikes is m consecutive events).
 struct Event {
     const float* col;
     float v;
     uint32_t sign;
-    int64_t m;
     int64_t block;  // the column block it belongs to (R > 1)
 };
 
-// Every row's events, ordered by (block, m): a run of equal m fills the groups of the spike form.
+// Every row's events in column order.
 struct Rows {
     bool spikes;
     int64_t block;  // input columns per block
@@ -57,15 +55,9 @@ struct Rows {
           events(R) {
         for (auto& e : events) e.reserve(in);
     }
-    void push(int64_t r, const float* col, float v, uint32_t sign, int64_t m, int64_t j) {
-        events[r].push_back({col, v, sign, m, j / block});
-    }
-    void order() {
-        if (spikes)
-            for (auto& e : events)
-                std::stable_sort(e.begin(), e.end(), [](const Event& a, const Event& b) {
-                    return a.block != b.block ? a.block < b.block : a.m < b.m;
-                });
+    void push(int64_t r, const float* col, float v, int64_t j) { events[r].push_back({col, v, 0u, j / block}); }
+    void push_spikes(int64_t r, const float* col, uint32_t sign, int64_t m, int64_t j) {
+        for (int64_t i = 0; i < m; ++i) events[r].push_back({col, 1.0f, sign, j / block});
     }
 };
 
@@ -79,47 +71,41 @@ void group_fma(float* __restrict y, const float* const* c, const float* v, int64
                 ((v[4] * c[4][o] + v[5] * c[5][o]) + (v[6] * c[6][o] + v[7] * c[7][o]));
 }
 
-// y[o] += Σ_i (±c_i[o]) added m times, for eight contiguous columns that each received m spikes in
-// this row (Eq 9): signed additions only (a sign is a flipped sign bit); t holds the group's sum.
-void group_spikes(float* __restrict y, float* __restrict t, const float* const* c, const uint32_t* s, int64_t m,
-                  int64_t out) {
-    float* sum = m == 1 ? y : t;
+// y[o] += Σ_i ±c_i[o] over eight spike events (Eq 9): signed additions only (a sign is a flipped
+// sign bit); a column that received several spikes appears that many times (read from L1 again).
+void group_spikes(float* __restrict y, const float* const* c, const uint32_t* s, int64_t out) {
 #pragma GCC ivdep
     for (int64_t o = 0; o < out; ++o)
-        sum[o] = (m == 1 ? y[o] : 0.0f) +
-                 (((signed_weight(c[0][o], s[0]) + signed_weight(c[1][o], s[1])) +
-                   (signed_weight(c[2][o], s[2]) + signed_weight(c[3][o], s[3]))) +
-                  ((signed_weight(c[4][o], s[4]) + signed_weight(c[5][o], s[5])) +
-                   (signed_weight(c[6][o], s[6]) + signed_weight(c[7][o], s[7]))));
-    for (int64_t i = 0; m > 1 && i < m; ++i)
-        for (int64_t o = 0; o < out; ++o) y[o] += t[o];
+        y[o] += ((signed_weight(c[0][o], s[0]) + signed_weight(c[1][o], s[1])) +
+                 (signed_weight(c[2][o], s[2]) + signed_weight(c[3][o], s[3]))) +
+                ((signed_weight(c[4][o], s[4]) + signed_weight(c[5][o], s[5])) +
+                 (signed_weight(c[6][o], s[6]) + signed_weight(c[7][o], s[7])));
 }
 
 // Columns with stride `step` between consecutive outputs (any non-column-major layout): one event
-// at a time, the spike form as m signed additions.
+// at a time.
 void accumulate_strided(float* y, const Event* e, int64_t n, int64_t out, int64_t step, bool spikes) {
     for (int64_t k = 0; k < n; ++k)
         for (int64_t o = 0; o < out; ++o) {
             const float w = e[k].col[o * step];
-            if (!spikes) y[o] += e[k].v * w;
-            for (int64_t i = 0; spikes && i < e[k].m; ++i) y[o] += signed_weight(w, e[k].sign);
+            y[o] += spikes ? signed_weight(w, e[k].sign) : e[k].v * w;
         }
 }
 
-// y += the events e[0, n) of one row: groups of eight (a spike-form group shares its m), the last
-// group of a run padded with the zero column.
-void accumulate(float* y, float* t, const Event* e, int64_t n, int64_t out, int64_t step, bool spikes,
-                const float* zero) {
+// y += the events e[0, n) of one row, eight at a time, the last group padded with the zero column.
+void accumulate(float* y, const Event* e, int64_t n, int64_t out, int64_t step, bool spikes, const float* zero) {
     if (step != 1) return accumulate_strided(y, e, n, out, step, spikes);
-    for (int64_t k = 0; k < n;) {
+    for (int64_t k = 0; k < n; k += kGroup) {
         const float* c[kGroup];
         float v[kGroup];
         uint32_t s[kGroup];
-        const int64_t m = e[k].m;
-        int g = 0;
-        for (; g < kGroup && k < n && e[k].m == m; ++g, ++k) c[g] = e[k].col, v[g] = e[k].v, s[g] = e[k].sign;
-        for (; g < kGroup; ++g) c[g] = zero, v[g] = 0.0f, s[g] = 0u;
-        if (spikes) group_spikes(y, t, c, s, m, out);
+        for (int i = 0; i < kGroup; ++i) {
+            const bool real = k + i < n;
+            c[i] = real ? e[k + i].col : zero;
+            v[i] = real ? e[k + i].v : 0.0f;
+            s[i] = real ? e[k + i].sign : 0u;
+        }
+        if (spikes) group_spikes(y, c, s, out);
         else group_fma(y, c, v, out);
     }
 }
@@ -128,15 +114,14 @@ void accumulate(float* y, float* t, const Event* e, int64_t n, int64_t out, int6
 void accumulate_rows(float* acc, const Rows& rows, int64_t in, int64_t out, int64_t step) {
     const int64_t R = static_cast<int64_t>(rows.events.size());
     const int64_t blocks = (in + rows.block - 1) / rows.block;
-    std::vector<float> zero(out, 0.0f), t(out);
+    std::vector<float> zero(out, 0.0f);
     std::vector<int64_t> cursor(R, 0);
     for (int64_t b = 0; b < blocks; ++b)
         for (int64_t r = 0; r < R; ++r) {
             const std::vector<Event>& e = rows.events[r];
             int64_t end = cursor[r];
             while (end < static_cast<int64_t>(e.size()) && e[end].block == b) ++end;
-            accumulate(acc + r * out, t.data(), e.data() + cursor[r], end - cursor[r], out, step, rows.spikes,
-                       zero.data());
+            accumulate(acc + r * out, e.data() + cursor[r], end - cursor[r], out, step, rows.spikes, zero.data());
             cursor[r] = end;
         }
 }
@@ -150,10 +135,9 @@ void check_weight(const at::Tensor& weight, const std::optional<at::Tensor>& bia
 }
 
 // y = scale · acc + b, float32 [R, out]; adds events · out to the accumulate counter (int64 scalar).
-at::Tensor finish(Rows& rows, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+at::Tensor finish(const Rows& rows, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   double scale, const std::optional<at::Tensor>& counter, int64_t events) {
     const int64_t R = static_cast<int64_t>(rows.events.size()), out = weight.size(0), in = weight.size(1);
-    rows.order();
     at::Tensor y = at::zeros({R, out}, weight.options());
     float* acc = y.data_ptr<float>();
     accumulate_rows(acc, rows, in, out, weight.stride(0));
@@ -183,7 +167,7 @@ at::Tensor linear_counts(const at::Tensor& q, const at::Tensor& weight, const st
     for (int64_t r = 0; r < R; ++r)
         for (int64_t j = 0; j < in; ++j)
             if (const float v = qp[r * in + j]; v != 0.0f) {
-                rows.push(r, w + j * ld, v, 0u, 1, j);
+                rows.push(r, w + j * ld, v, j);
                 magnitude += std::fabs(v);
             }
     return finish(rows, weight, bias, 1.0, counter, std::llround(magnitude));
@@ -203,19 +187,25 @@ std::tuple<at::Tensor, int64_t> linear_spikes(const at::Tensor& spikes, const at
     const float* w = weight.data_ptr<float>();
     Rows rows(R, in, weight.size(0), true);
     int64_t events = 0, invalid = 0;
-    for (int64_t r = 0; r < R; ++r)
-        for (int64_t j = 0; j < in; ++j) {
-            int64_t plus = 0, minus = 0;
-            for (int64_t i = 0; i < D; ++i) {
-                const float v = s[(i * R + r) * in + j];
-                plus += v == 1.0f;
-                minus += v == -1.0f;
+    std::vector<int32_t> plus(in), minus(in);
+    for (int64_t r = 0; r < R; ++r) {
+        std::fill(plus.begin(), plus.end(), 0);
+        std::fill(minus.begin(), minus.end(), 0);
+        for (int64_t i = 0; i < D; ++i) {  // branch-free over each plane: vectorised
+            const float* plane = s + (i * R + r) * in;
+            for (int64_t j = 0; j < in; ++j) {
+                const float v = plane[j];
+                plus[j] += v == 1.0f;
+                minus[j] += v == -1.0f;
                 invalid += v != 0.0f && v != 1.0f && v != -1.0f;
             }
-            if (plus) rows.push(r, w + j * ld, 1.0f, 0u, plus, j);
-            if (minus) rows.push(r, w + j * ld, 1.0f, kSignBit, minus, j);
-            events += plus + minus;
         }
+        for (int64_t j = 0; j < in; ++j) {
+            if (plus[j]) rows.push_spikes(r, w + j * ld, 0u, plus[j], j);
+            if (minus[j]) rows.push_spikes(r, w + j * ld, kSignBit, minus[j], j);
+            events += plus[j] + minus[j];
+        }
+    }
     if (invalid) return {at::Tensor(), invalid};
     return {finish(rows, weight, bias, 1.0, counter, events), 0};
 }
@@ -238,7 +228,8 @@ int64_t count_row(const T* x, T* q, float* counts, int64_t in, int D, float vth,
         if (c == 0.0f) continue;
         const int64_t m = static_cast<int64_t>(std::fabs(c));
         events += m;
-        rows.push(r, w + j * ld, c, c < 0.0f ? kSignBit : 0u, spike_driven ? m : 1, j);
+        if (spike_driven) rows.push_spikes(r, w + j * ld, c < 0.0f ? kSignBit : 0u, m, j);
+        else rows.push(r, w + j * ld, c, j);
     }
     return nans;
 }
