@@ -8,16 +8,18 @@
                                       count q of Eq 2 / 3 / 5) and then the integer or spike form, one
                                       call: (V_th · Σ_j q_j W[:, j] + b, q) = models.mamba2.spike_project
                                       with T = 1
-    event_is_faster(in, out, active_fraction, rows)     the measured rule "event beats dense F.linear"
+    event_is_faster(in, out, active_fraction, rows)     the measured rule "event beats dense F.linear",
+                                                        from EVENT_CROSSOVER (at the end of this file)
 
 For inference on a CPU with one or a few rows (decode, small batches): call them under
 ``torch.inference_mode()`` / ``torch.no_grad()`` (no autograd; CUDA keeps the dense path). W is
 [out, in] in any layout; column-major (the eval-mode CPU decode layout, ``set_decode_layout``) is the
 fast one, where W[:, j] is contiguous. The result is [*, out] in the weight's dtype and equals the
-dense W·q + b up to float summation order (tests/neurons/test_event_linear.py: fp32 ≤ 1e-5 relative
-to Σ|q_j W_ij| + |b_i|, bf16 ≤ 2^-7 and fp16 ≤ 2^-9 with their pure-torch sums). ``counter``, an
-int64 scalar tensor (e.g. ``SpikeDrivenLinear._ac_count``), gains Σ|q| · out_features: the
-accumulations of Eq 9, one per (spike event, output feature).
+dense W·q + b up to float summation order, elementwise relative to Σ_j |q_j W_ij| + |b_i|: fp32
+≤ 1e-5; bf16 ≤ 2^-7 and fp16 ≤ 2^-9 (4 roundings to the dtype: the pure-torch forms sum in float32
+inside embedding_bag, then round, subtract, scale, add the bias; tests/neurons/event_cases.py).
+``counter``, an int64 scalar tensor (e.g. ``SpikeDrivenLinear._ac_count``), gains Σ|q| ·
+out_features: the accumulations of Eq 9, one per (spike event, output feature).
 
 Float32 weights take the C++ kernels of neurons/csrc/event_linear.cpp (built on first use,
 neurons.event_build); other weight dtypes, and every call where the kernels cannot be built (one
@@ -37,7 +39,7 @@ SPIKE_VALUES_MESSAGE = "spikes must hold signed micro-step spikes in {-1, 0, 1}"
 
 
 def event_backend() -> str:
-    """"cpp" when the C++ kernels are built (float32 weights use them), else "torch"."""
+    """The backend of float32 weights: "cpp" when the C++ kernels are built, else "torch"."""
     return "cpp" if kernels() is not None else "torch"
 
 
@@ -149,3 +151,46 @@ def event_spike_project(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
         y, events = form(out, weight)
         y = _finish(y, events, weight, bias, v_threshold, counter)
     return _unrows(y, x.shape[:-1]), _unrows(q, x.shape[:-1])
+
+
+# ---- the measured rule: when the event path beats dense F.linear ---------------------------------
+# EVENT_CROSSOVER[(backend, form, rows)][(in_features, out_features)] = the fraction of the input
+# columns active (in any of the rows; the rows sharing their active columns, the most work for that
+# union) at which the event path's time reaches dense F.linear's on the same column-major float32
+# weights, 1 torch thread, weights streamed from memory (~1 GiB of distinct matrices), batch of
+# `rows`. backend "cpp" (the C++ kernels) or "torch" (the embedding_bag forms); form "counts"
+# (event_linear, event_spike_project) or "spikes" (event_linear_spikes, spike_driven=True).
+# Each value is where the least-squares line through a sweep of the active fraction (0..100 % in
+# 5 % steps at 1 row, 10 % steps at 4 and 16 rows, 5 interleaved repetitions) reaches ratio 1.
+# Measured by `python -m benchmarks.event_linear`, which writes benchmarks/event_crossover.json and
+# .png (tests/benchmarks/test_event_linear.py keeps this table equal to that record): 2026-12-01,
+# the 2-core Intel Xeon (AVX-512) CI machine shared with other jobs (load 0.8–1.3), torch 2.13.0.
+# Above the crossover dense wins; at 100 % active the C++ integer form is within ~1.0–1.07× dense.
+EVENT_CROSSOVER: dict[tuple[str, str, int], dict[tuple[int, int], float]] = {
+    ("cpp", "counts", 1): {(768, 3352): 0.95, (1536, 768): 0.9},
+    ("cpp", "spikes", 1): {(768, 3352): 0.87, (1536, 768): 0.8},
+    ("cpp", "counts", 4): {(768, 3352): 0.99, (1536, 768): 0.86},
+    ("cpp", "spikes", 4): {(768, 3352): 0.88, (1536, 768): 0.73},
+    ("cpp", "counts", 16): {(768, 3352): 0.67, (1536, 768): 0.68},
+    ("cpp", "spikes", 16): {(768, 3352): 0.55, (1536, 768): 0.49},
+    ("torch", "counts", 1): {(768, 3352): 0.57, (1536, 768): 0.45},
+    ("torch", "spikes", 1): {(768, 3352): 0.45, (1536, 768): 0.36},
+}
+
+
+def event_is_faster(in_features: int, out_features: int, active_fraction: float, rows: int = 1, *,
+                    spikes: bool = False, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the event path beats dense F.linear for this projection, by EVENT_CROSSOVER.
+
+    active_fraction: of the in_features columns, those non-zero in any row. The row count takes the
+    crossover of the smallest measured row count ≥ rows (more rows lower it); an unmeasured shape
+    the lowest crossover measured at that row count; more rows than measured, or no measurement for
+    the backend and form: False (dense). Float32 weights use the built backend's table, others the
+    pure-torch one."""
+    backend = "cpp" if dtype == torch.float32 and event_backend() == "cpp" else "torch"
+    form = "spikes" if spikes else "counts"
+    measured = sorted(r for b, f, r in EVENT_CROSSOVER if (b, f) == (backend, form) and r >= rows)
+    if not measured:
+        return False
+    table = EVENT_CROSSOVER[(backend, form, measured[0])]
+    return active_fraction < table.get((in_features, out_features), min(table.values()))
