@@ -163,7 +163,7 @@ def event_spike_project(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 # Each value is where the least-squares line through a sweep of the active fraction (0..100 % in
 # 5 % steps at 1 row, 10 % steps at 4 and 16 rows, 5 interleaved repetitions) reaches ratio 1.
 # Measured by `python -m benchmarks.event_linear`, which writes benchmarks/event_crossover.json and
-# .png (tests/benchmarks/test_event_linear.py keeps this table equal to that record): 2026-12-01,
+# .png (tests/benchmarks/test_event_benchmark.py keeps this table equal to that record): 2026-12-01,
 # the 2-core Intel Xeon (AVX-512) CI machine shared with other jobs (load 0.8–1.3), torch 2.13.0.
 # Above the crossover dense wins; at 100 % active the C++ integer form is within ~1.0–1.07× dense.
 EVENT_CROSSOVER: dict[tuple[str, str, int], dict[tuple[int, int], float]] = {
