@@ -7,8 +7,8 @@
 // models/mamba2.py `set_decode_layout`) a column is contiguous: the kernel streams the active
 // columns eight at a time into a float32 accumulator row (an L1-resident axpy the compiler
 // vectorises), so it reads only the active columns' bytes. The spike form adds one signed column
-// (sign bit flipped) per spike event, additions only; a column's repeated events hit L1. Any other layout takes a strided scalar
-// loop (correct, slow). With R > 1 rows the input columns are visited in blocks of ~1 MiB of
+// (sign bit flipped) per spike event, additions only; a column's repeated events hit L1. Any
+// other layout takes a strided scalar loop (correct, slow). With R > 1 rows the input columns are visited in blocks of ~1 MiB of
 // weights and every row accumulates its events of a block while the block is in L2, so each active
 // column (of the union over the rows) is read from memory once.
 //
