@@ -8,9 +8,9 @@
 // columns eight at a time into a float32 accumulator row (an L1-resident axpy the compiler
 // vectorises), so it reads only the active columns' bytes. The spike form adds one signed column
 // (sign bit flipped) per spike event, additions only; a column's repeated events hit L1. Any
-// other layout takes a strided scalar loop (correct, slow). With R > 1 rows the input columns are visited in blocks of ~1 MiB of
-// weights and every row accumulates its events of a block while the block is in L2, so each active
-// column (of the union over the rows) is read from memory once.
+// other layout takes a strided scalar loop (correct, slow). With R > 1 rows the input columns are
+// visited in blocks of ~1 MiB of weights and every row accumulates its events of a block while the
+// block is in L2, so each active column (of the union over the rows) is read from memory once.
 //
 // The fused form `spike_project` also runs the neuron (fresh membrane, one logical step): the count
 // of h = x / V_th is the neurons' own CUDA source (neurons/kernels/, `spike_count`, compiled for the
