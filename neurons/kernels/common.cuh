@@ -70,8 +70,9 @@ NEURON_FN void store(f16* p, float f) {
 }
 
 // ---- the rounding convention: min(floor(a) + [a - floor(a) >= 1/2], D), all exact ---------------
+// (a < D ? a : D is fminf(a, D) for every a, NaN included, and lets a host compiler vectorise it.)
 NEURON_FN float round_clip(float a, float D) {
-    a = fminf(a, D);
+    a = a < D ? a : D;
     float f = floorf(a);
     return f + (sub_rn(a, f) >= 0.5f ? 1.0f : 0.0f);
 }

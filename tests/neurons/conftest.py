@@ -15,12 +15,14 @@ from neurons.cupy_backend import KERNEL_DIR, check_launch
 from neurons.kinds import KINDS
 
 SHIM = Path(__file__).with_name("host_shim.cpp")
+HOST_HEADER_DIR = KERNEL_DIR.parent / "csrc"  # cuda_on_host.h
 HOST_FLAGS = ["-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
 
 
 def compile_for_host(kind: str, out_dir: Path) -> ctypes.CDLL:
     library = out_dir / f"{kind}_host.so"
-    command = ["g++", *HOST_FLAGS, f"-I{KERNEL_DIR}", f'-DNEURON_SOURCE="{kind}.cuh"', str(SHIM), "-o", str(library)]
+    command = ["g++", *HOST_FLAGS, f"-I{KERNEL_DIR}", f"-I{HOST_HEADER_DIR}", f'-DNEURON_SOURCE="{kind}.cuh"',
+               str(SHIM), "-o", str(library)]
     subprocess.run(command, check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(library))
 
@@ -51,3 +53,4 @@ def host_launch(host_kernels):
         getattr(host_kernels[kind], f"{kind}_{name}")(*map(_c_argument, args))
 
     return launch
+

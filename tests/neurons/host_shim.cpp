@@ -1,24 +1,7 @@
 // Compiles a neuron's CUDA source (neurons/kernels/<kind>.cuh, chosen by -DNEURON_SOURCE) for the
-// host, so the kernel code runs on a CPU: CUDA qualifiers become plain C++, the grid is one block of
-// one thread (the kernels' grid-stride loops then visit every element), and the _rn intrinsics are
-// single IEEE float operations (build with -ffp-contract=off, no -ffast-math). The extern "C"
+// host through neurons/csrc/cuda_on_host.h, so the kernel code runs on a CPU. The extern "C"
 // kernels become exported functions called from Python through ctypes (tests/neurons/conftest.py).
-#include <math.h>
-#include <string.h>
-
-#define __global__
-#define __device__
-#define __forceinline__ inline
-
-struct HostIndex { unsigned int x; };
-static const HostIndex blockIdx = {0}, threadIdx = {0}, blockDim = {1}, gridDim = {1};
-
-static inline float __fmul_rn(float a, float b) { return a * b; }
-static inline float __fadd_rn(float a, float b) { return a + b; }
-static inline float __fsub_rn(float a, float b) { return a - b; }
-static inline float __fdiv_rn(float a, float b) { return a / b; }
-static inline unsigned int __float_as_uint(float f) { unsigned int u; memcpy(&u, &f, sizeof u); return u; }
-static inline float __uint_as_float(unsigned int u) { float f; memcpy(&f, &u, sizeof f); return f; }
+#include "cuda_on_host.h"
 
 #include NEURON_SOURCE
 
