@@ -135,7 +135,7 @@ def event_spike_project(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     V_th · Σ_j q_j W[:, j] + b in weight's dtype (spike_driven: the |q_j| signed adds of Eq 9
     instead of one multiply-add per column), q [*, in] in x's dtype. Raises ValueError on NaN in x."""
     _check(weight, bias, counter, x, 1)
-    D = nf._effective_D(kind, D)
+    _, D = nf._resolve(kind, D)
     nf.check_exact_integers(x.dtype, D)
     rows = _rows(x, 2)
     k = _cpp(weight) if x.dtype in (torch.float32, torch.bfloat16, torch.float16) else None
