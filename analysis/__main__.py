@@ -13,6 +13,7 @@ from analysis import baselines as bl
 from analysis import energy as en
 from analysis import memory as mem
 from analysis import regimes as rg
+from models.errors import run_command
 from models.shape import SIDES
 from neurons.kinds import CHOICES
 
@@ -320,15 +321,13 @@ def _run_clamp(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Parse and run one command; errors the user can fix print one line (`models.errors.run_command`)."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_energy, _add_paper_tables, _add_neuron_demo, _add_model_commands):
         add(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as e:
-        parser.exit(2, f"python -m analysis {args.command}: error: {e}\n")
+    return run_command(lambda args: (parsed := parser.parse_args(args)).run(parsed), argv)
 
 
 if __name__ == "__main__":

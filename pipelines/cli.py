@@ -2,7 +2,7 @@
 
 A pipeline passes its settings dataclass (``pipelines.config``) and its ``run(cfg)``; the settings and
 their help are listed by ``--help``, and errors a user can fix from the message alone are printed
-without a traceback (exit status 1).
+without a traceback (exit status 1; ``--debug`` shows it: `models.errors.run_command`).
 """
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from models.errors import run_command
 from pipelines.config import format_help, load_config
-
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, FloatingPointError)
 
 
 def config_command(argv: list[str] | None, *, prog: str, description: str, schema: type, example: str,
@@ -24,10 +23,10 @@ def config_command(argv: list[str] | None, *, prog: str, description: str, schem
     parser.add_argument("--config", help=f"YAML config file (e.g. {example})")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (= resume=true)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (values are YAML)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+    def main(argv: list[str]) -> None:
+        args = parser.parse_args(argv)
         run(load_config(schema, args.config, list(args.overrides) + (["resume=true"] if args.resume else [])))
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command(main, sys.argv[1:] if argv is None else argv)

@@ -201,9 +201,11 @@ def test_cli_table_and_errors(capsys):
     assert main(["energy", "--config", "mamba2-130m", "--neuron", "lif", "--fr-in", "0.318", "--fr-out", "0.158"]) == 0
     out = capsys.readouterr().out
     assert "105.9294" in out and "E_A/E_S = 4.7075" in out
-    with pytest.raises(SystemExit):
-        main(["energy", "--config", "mamba2-130m", "--neuron", "lif", "--fr-in", "0.3"])
-    assert "fr_out" in capsys.readouterr().err
+    assert main(["energy", "--config", "mamba2-130m", "--neuron", "lif", "--fr-in", "0.3"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "fr_out" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="fr_out"):  # --debug: the exception itself
+        main(["--debug", "energy", "--config", "mamba2-130m", "--neuron", "lif", "--fr-in", "0.3"])
 
 
 def test_cli_paper_tables(capsys, tmp_path):
