@@ -54,7 +54,7 @@ TRANSFORMERS_FIELDS = dict(vocab_size="vocab_size", hidden_size="d_model", num_h
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 NEURON_OVERRIDES = ("neuron_in", "neuron_out", "D", "T", "beta", "alpha", "v_threshold_in", "v_threshold_out",
-                    "neuron_backend")
+                    "neuron_backend", "projection_path")
 # transformers `PreTrainedModel.from_pretrained` kwargs that the Auto classes and tools (lm-eval's HFLM,
 # TRL, accelerate) pass, and how they are treated here:
 # - meaningless for this model whatever their value (no remote code, no attention, loading is always

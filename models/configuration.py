@@ -17,6 +17,10 @@ of logical neuron steps per token (the paper's "T × D" step notation; T = 1 thr
 ``sgc_layers`` lists the blocks that carry the training-only SGC branch (§4.2, Eq 10–11).
 ``neuron_backend`` ("auto" | "torch" | "cupy", default "auto") is every neuron's backend: "auto" runs the
 CuPy kernels on CUDA tensors where they compile and the torch path elsewhere (``neurons.node``).
+``projection_path`` ("auto" | "dense" | "event", default "auto") is how a spiking projection computes
+W·q in inference (`models.projection.SpikingProjection`): "event" reads only the weight columns of the
+active inputs (``neurons.event``), "dense" is F.linear, "auto" takes the event path where it is measured
+faster (eval mode, no autograd, CPU, few rows). Training always runs dense.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from transformers import AutoConfig, PretrainedConfig
 
 from models.shape import SIDES, Mamba2Shape
 from neurons.kinds import CHOICES, NONE
+
+PROJECTION_PATHS = ("auto", "dense", "event")
 from neurons.params import BACKENDS
 
 
@@ -65,6 +71,7 @@ class SpikingMambaConfig(PretrainedConfig):
     v_threshold_out: float = 1.0
     sgc_layers: list | tuple = ()
     neuron_backend: str = "auto"
+    projection_path: str = "auto"
     # Token ids (mamba2 checkpoints use the GPT-NeoX tokenizer: <|endoftext|> = 0).
     pad_token_id: int | None = None
     bos_token_id: int | None = None
@@ -111,6 +118,8 @@ class SpikingMambaConfig(PretrainedConfig):
                 raise ValueError(f"unknown neuron kind {name}={kind!r}; choose one of {CHOICES}")
         if self.neuron_backend not in BACKENDS:
             raise ValueError(f"unknown neuron_backend={self.neuron_backend!r}; choose one of {BACKENDS}")
+        if self.projection_path not in PROJECTION_PATHS:
+            raise ValueError(f"unknown projection_path={self.projection_path!r}; choose one of {PROJECTION_PATHS}")
         if not isinstance(self.D, int) or isinstance(self.D, bool) or self.D < 1:
             raise ValueError(f"D (largest spike count per neuron) must be an integer >= 1, got {self.D!r}")
         for name in ("v_threshold_in", "v_threshold_out"):

@@ -235,6 +235,15 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
             site.module.spike_driven = enabled
         return self
 
+    def set_projection_path(self, path: str = "auto") -> "SpikingMambaForCausalLM":
+        """How every spiking projection computes W·q in inference: "event" (only the weight columns of the
+        active inputs, `neurons.event`), "dense" (F.linear) or "auto" (event where measured faster);
+        training always runs dense. Also sets ``config.projection_path``."""
+        for site in self.spiking_projections():
+            site.module.path = path
+        self.config.projection_path = path
+        return self
+
     def sgc_parameters(self):
         """The SGC branches' W′ (and bias): trained, never part of inference (§4.2)."""
         return [p for site in self.spiking_projections() if site.module.sgc is not None

@@ -8,6 +8,14 @@ the config (``neuron_in`` / ``neuron_out``, ``v_threshold_in`` / ``v_threshold_o
     x ─ neuron, micro-steps (Eq 7–8) ─ ±1 spikes ─ Σ ±W[:, j] …        spike-driven mode (Eq 9)
     x ─ D·tanh(x / V_th) (Eq 11) ─ W′ ─ y′;  L_hidden(y, y′) (Eq 10)   SGC, training only (`hidden_loss`)
 
+Either mode is computed on one of two paths (``path``, config ``projection_path``): "dense" (F.linear,
+or one matmul per micro-step plane) or "event" — neuron and projection in one call that reads only the
+weight columns of the non-zero inputs (``neurons.event.event_spike_project``: a zero spike costs nothing).
+The event path runs where it can: inference (no autograd) on CPU with T = 1 and no hook observing the
+neuron; "auto" (the default) takes it there when ``neurons.event.event_is_faster`` says so for this
+shape, the number of rows and the share of input columns the neuron fires on in this call (read off the
+input: |x| ≥ V_th/2, LIF x ≥ V_th), so the path depends on the call alone, never on earlier ones.
+
 With neuron "none" it is exactly an ``nn.Linear`` (the Mamba2 teacher). Its parameters keep mamba_ssm's
 names (``mixer.in_proj.weight`` / ``.bias``); the SGC branch's W′ is ``mixer.in_proj.sgc.weight``.
 """
@@ -19,11 +27,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from models.configuration import SpikingMambaConfig
+from models.configuration import PROJECTION_PATHS, SpikingMambaConfig
 from models.sgc import SGCBranch, has_mimic
 from models.shape import SIDES
 from neurons import SpikeDrivenLinear, make_neuron
-from neurons.kinds import NONE
+from neurons.event import event_is_faster, event_spike_project
+from neurons.kinds import NONE, get_kind
 
 
 class ProjectionSite(NamedTuple):
@@ -58,6 +67,7 @@ class SpikingProjection(SpikeDrivenLinear):
         if layer_idx in config.sgc_layers and has_mimic(self.kind, config.D):  # TI-LIF only (models/sgc.py)
             self.sgc = SGCBranch(self, config.D, self.v_threshold)
         self._spike_driven = False
+        self.path = config.projection_path
 
     @property
     def spike_driven(self) -> bool:
@@ -70,12 +80,28 @@ class SpikingProjection(SpikeDrivenLinear):
         if self.neuron is not None:
             self.neuron.spike_driven = self._spike_driven
 
+    @property
+    def path(self) -> str:
+        """"auto" | "dense" | "event": how inference computes the projection (module docstring)."""
+        return self._path
+
+    @path.setter
+    def path(self, path: str) -> None:
+        if path not in PROJECTION_PATHS:
+            raise ValueError(f"unknown projection path {path!r}; choose one of {PROJECTION_PATHS}")
+        self._path = path
+
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, side={self.side}, neuron={self.kind}, spike_driven={self.spike_driven}"
+        return (f"{super().extra_repr()}, side={self.side}, neuron={self.kind}, spike_driven={self.spike_driven}, "
+                f"path={self.path}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.neuron is None:
             return F.linear(x, self.weight, self.bias)
+        rows = x.numel() // x.shape[-1]
+        if self._takes_event_path(x, rows):
+            return event_spike_project(x, self.weight, self.bias, self.kind, self.neuron.D, self.v_threshold,
+                                       spike_driven=self.spike_driven, counter=self._ac_count)[0]
         s = self._fire(x)                  # Σ_t q_t [..], or signed spikes [T·D, ..] when spike-driven
         if self.spike_driven:
             y = self.forward_spikes(s)
@@ -85,6 +111,27 @@ class SpikingProjection(SpikeDrivenLinear):
         if scale == 1.0:
             return y
         return y * scale if self.bias is None else (y - self.bias) * scale + self.bias
+
+    def _may_take_event_path(self, x: torch.Tensor) -> bool:
+        """Inference (eval mode, no autograd) on CPU at T = 1, nothing observing the neuron (SpikingJelly
+        monitors, analysis hooks)."""
+        return (self.path != "dense" and self.T == 1 and not self.training and not torch.is_grad_enabled() and x.is_cpu
+                and not (self.neuron._forward_hooks or self.neuron._forward_pre_hooks))
+
+    def _takes_event_path(self, x: torch.Tensor, rows: int) -> bool:
+        if not self._may_take_event_path(x):
+            return False
+        return self.path == "event" or event_is_faster(self.in_features, self.out_features, self.active_share(x),
+                                                       rows, spikes=self.spike_driven, dtype=self.weight.dtype)
+
+    def active_share(self, x: torch.Tensor) -> float:
+        """The share of input columns on which the neuron fires in some row of x [.., in_features]: the input
+        of auto's rule, read off x (h = x / V_th fires where |h| ≥ ½, I-LIF h ≥ ½, LIF h ≥ 1; ±½ ties and
+        rounding at the threshold aside, which only move the choice of path, never the result)."""
+        kind = get_kind(self.kind)
+        h = x.reshape(-1, self.in_features)
+        fires = (h.abs() if kind.signed else h) >= self.v_threshold * (1.0 if kind.binary else 0.5)
+        return float((fires.any(0) if fires.shape[0] > 1 else fires).sum()) / self.in_features
 
     def _fire(self, x: torch.Tensor) -> torch.Tensor:
         """The neuron on x for its T logical steps (same input, membrane carried), then reset: the summed
