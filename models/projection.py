@@ -68,6 +68,8 @@ class SpikingProjection(SpikeDrivenLinear):
             self.sgc = SGCBranch(self, config.D, self.v_threshold)
         self._spike_driven = False
         self.path = config.projection_path
+        self.track_weight_reads = False  # count the weight bytes the event path reads (weight_bytes_read)
+        self.register_buffer("_weight_bytes", torch.zeros((), dtype=torch.int64), persistent=False)
 
     @property
     def spike_driven(self) -> bool:
@@ -100,8 +102,12 @@ class SpikingProjection(SpikeDrivenLinear):
             return F.linear(x, self.weight, self.bias)
         rows = x.numel() // x.shape[-1]
         if self._takes_event_path(x, rows):
-            return event_spike_project(x, self.weight, self.bias, self.kind, self.neuron.D, self.v_threshold,
-                                       spike_driven=self.spike_driven, counter=self._ac_count)[0]
+            y, q = event_spike_project(x, self.weight, self.bias, self.kind, self.neuron.D, self.v_threshold,
+                                       spike_driven=self.spike_driven, counter=self._ac_count)
+            if self.track_weight_reads:  # the kernel reads each column of an input active in some row once
+                columns = q.reshape(-1, self.in_features).ne(0).any(0).sum()
+                self._weight_bytes += columns * self.out_features * self.weight.element_size()
+            return y
         s = self._fire(x)                  # Σ_t q_t [..], or signed spikes [T·D, ..] when spike-driven
         if self.spike_driven:
             y = self.forward_spikes(s)
@@ -123,6 +129,16 @@ class SpikingProjection(SpikeDrivenLinear):
             return False
         return self.path == "event" or event_is_faster(self.in_features, self.out_features, self.active_share(x),
                                                        rows, spikes=self.spike_driven, dtype=self.weight.dtype)
+
+    @property
+    def weight_bytes_read(self) -> int:
+        """Weight bytes the event path read since `reset_counts` (with ``track_weight_reads``)."""
+        return int(self._weight_bytes)
+
+    def reset_counts(self) -> None:
+        """Zero ``ac_count`` and ``weight_bytes_read``."""
+        self.reset_ac_count()
+        self._weight_bytes.zero_()
 
     def active_share(self, x: torch.Tensor) -> float:
         """The share of input columns on which the neuron fires in some row of x [.., in_features]: the input
