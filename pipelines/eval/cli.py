@@ -23,11 +23,19 @@ import sys
 from models.errors import USER_ERRORS, run_command
 from neurons.kinds import CHOICES
 
+from .comparison import aligned_label, compare  # torch and lm-eval load when a model runs
 from .perplexity import CORPORA
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """The docstring as written, every option's default shown."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 def limit_value(text: str) -> int | float:
@@ -45,10 +53,10 @@ def limit_value(text: str) -> int | float:
 
 def aligned_spec(text: str) -> str:
     """``--aligned``: checked for its ``:BASE`` here, before any library loads."""
-    rest, sep, base = text.rpartition(":")
-    if not (sep and rest and base):
-        raise argparse.ArgumentTypeError(f"{text!r} names no base: write [LABEL=]PATH:BASE_LABEL, BASE_LABEL being "
-                                         "the --teacher or --student row it was aligned from")
+    try:
+        aligned_label(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
@@ -60,7 +68,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines eval", description=__doc__, formatter_class=_Formatter)
+    p = _Parser(prog="python -m pipelines eval", description=__doc__, formatter_class=_Formatter)
     p.add_argument("--teacher", required=True, metavar="[LABEL=]PATH",
                    help="Mamba2 teacher checkpoint (dir or hub id); loaded with neuron=none")
     p.add_argument("--student", action="append", required=True, metavar="[LABEL=]PATH",
@@ -98,8 +106,6 @@ def _run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if not args.tasks and not args.ppl:
         raise ValueError("nothing to evaluate: give --tasks and/or --ppl")
-    from .comparison import compare  # torch, transformers and lm-eval load only now
-
     try:
         table = compare(
             args.student, args.teacher, aligned=args.aligned, tasks=args.tasks, ppl=args.ppl, out_dir=args.output,

@@ -12,7 +12,7 @@ unreachable hub dataset is named at once). Each task then runs on its own, so re
 finish: ``lm_eval/<label>/<task>.json`` (lm-eval's full results) and ``comparison.partial.json`` (every row
 so far, rewritten after each task and corpus). An error or Ctrl-C mid-way leaves both (the exception gets a
 note naming the file); a finished run writes ``comparison.md`` / ``comparison.json`` (the table, with
-per-model details) and removes the partial file.
+per-model details) and removes the partial file. Torch and lm-eval load only when a model is evaluated.
 """
 from __future__ import annotations
 
@@ -25,11 +25,10 @@ from tqdm import tqdm
 
 from pipelines.atomic import atomic_write_text
 
-from .harness import SpikingMambaLM, check_checkpoint
 from .perplexity import check_corpus, corpus_perplexity
 from .table import ComparisonTable, ModelRow
-from .zero_shot import (extract_scores, extract_stderrs, lm_eval_task_names, load_tasks, resolve_task_metrics,
-                        run_zero_shot, task_manager)
+from .zero_shot import (check_metrics, extract_scores, extract_stderrs, lm_eval_task_names, load_tasks,
+                        resolve_task_metrics, run_zero_shot, task_manager)
 
 PARTIAL = "comparison.partial.json"
 
@@ -68,12 +67,17 @@ def evaluate_model(path: str, *, label: str, tasks=("paper",), ppl=(), neuron: s
     """Zero-shot scores (with standard errors) and perplexities of one checkpoint -> a table row.
 
     ``manager``: an lm-eval TaskManager to reuse (default: one over lm-eval's tasks, ours and
-    ``include_path``); ``loaded``: its ``load_tasks`` for these tasks, to reuse; ``on_result(row)`` is
+    ``include_path``); ``loaded``: its ``load_tasks`` for these tasks, to reuse (checked with ``check_metrics``
+    by the caller); ``on_result(row)`` is
     called after each task and corpus with the row so far."""
+    from .harness import SpikingMambaLM
+
     columns = resolve_task_metrics(list(tasks))
     names = lm_eval_task_names(columns)
     manager = manager if manager is not None or not columns else task_manager(names, include_path)
-    loaded = loaded if loaded is not None or not columns else load_tasks(manager, names)
+    if loaded is None and columns:
+        loaded = load_tasks(manager, names)
+        check_metrics(columns, loaded)
     start = time.perf_counter()
     lm = SpikingMambaLM(pretrained=path, neuron=neuron, D=D, spike_driven=spike_driven,
                         tokenizer=tokenizer, device=device, dtype=dtype, batch_size=batch_size)
@@ -119,6 +123,8 @@ def compare(students, teacher, *, aligned=(), tasks=("paper",), ppl=(), out_dir:
     models aligned from a student) only; ``options`` go to ``evaluate_model`` for every model (tokenizer,
     device, dtype, batch_size, include_path, limit, num_fewshot, context_len, stride).
     """
+    from .harness import check_checkpoint
+
     if not students:
         raise ValueError("give at least one student checkpoint to compare with the teacher")
     specs = [(model_label(teacher), True, None)] + [(model_label(s), False, None) for s in students]
@@ -137,10 +143,12 @@ def compare(students, teacher, *, aligned=(), tasks=("paper",), ppl=(), out_dir:
         check_checkpoint(path)
     for spec in ppl:
         check_corpus(spec)
-    names = lm_eval_task_names(resolve_task_metrics(list(tasks)))
+    columns = resolve_task_metrics(list(tasks))
+    names = lm_eval_task_names(columns)
     if names:
         options.setdefault("manager", task_manager(names, options.get("include_path")))
         options.setdefault("loaded", load_tasks(options["manager"], names))
+        check_metrics(columns, options["loaded"])
     rows: list[ModelRow] = []
     bases = {label: base for (label, _), _, base in specs}
     partial = None if out_dir is None else Path(out_dir) / PARTIAL
@@ -166,7 +174,7 @@ def compare(students, teacher, *, aligned=(), tasks=("paper",), ppl=(), out_dir:
                          f"{partial.parent / 'lm_eval'})")
         raise
     corpora = list(rows[0].perplexity)
-    table = ComparisonTable(columns=resolve_task_metrics(list(tasks)), corpora=corpora, rows=rows,
+    table = ComparisonTable(columns=columns, corpora=corpora, rows=rows,
                             teacher=teacher_label)
     if out_dir is not None:
         table.save(out_dir)

@@ -72,10 +72,21 @@ def extract_scores(results: dict, columns: list[TaskMetric], filter_name: str = 
             raise ValueError(f"task {tm.task!r} is not in these lm-eval results (tasks: {sorted(per_task)})")
         key = f"{tm.metric},{filter_name}"
         if key not in per_task[tm.task]:
-            metrics = sorted(k.split(",")[0] for k in per_task[tm.task] if "," in k and "_stderr" not in k)
-            raise ValueError(f"task {tm.task!r} has no metric {tm.metric!r}; it reports {metrics}")
+            _no_metric(tm, [k.split(",")[0] for k in per_task[tm.task] if "," in k and "_stderr" not in k])
         scores[tm.key] = float(per_task[tm.task][key])
     return scores
+
+
+def _no_metric(tm: TaskMetric, metrics) -> None:
+    raise ValueError(f"task {tm.task!r} has no metric {tm.metric!r}; it reports {sorted(set(metrics))}")
+
+
+def check_metrics(columns: list[TaskMetric], loaded: dict[str, list]) -> None:
+    """Raise ValueError for a column whose (single, loaded) task does not report its metric."""
+    for tm in columns:
+        (task, *more) = loaded[tm.task]
+        if not more and hasattr(task, "aggregation") and tm.metric not in task.aggregation():
+            _no_metric(tm, task.aggregation())
 
 
 def extract_stderrs(results: dict, columns: list[TaskMetric], filter_name: str = "none") -> dict[str, float | None]:
