@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tokenizer for all models; None = each checkpoint's own, else EleutherAI/gpt-neox-20b")
     p.add_argument("--neuron", default=None, choices=CHOICES,
                    help="override the students' neuron kind; None = as saved")
-    p.add_argument("--D", type=positive_int, default=None, help="override the students' max spike count D; None = as saved")
+    p.add_argument("--D", type=positive_int, default=None,
+                   help="override the students' max spike count D; None = as saved")
     p.add_argument("--spike_driven", action="store_true",
                    help="run students spike-driven (micro-step spikes, accumulate-only projections)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")

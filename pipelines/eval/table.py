@@ -2,9 +2,9 @@
 
 Accuracies are shown in percent (two decimals, as in the paper), each with lm-eval's standard error
 (``acc_stderr`` & co.: ``64.34 ± 0.48``; none where lm-eval gives none). ``Avg.`` is the unweighted mean of
-a row's task columns, its standard error ``sqrt(Σ se²) / n`` (the tasks' samples are independent); ``Diff.`` is ``Avg.(row) − Avg.(teacher)`` in percentage points, computed from
-unrounded averages ("-" on the teacher row). Perplexity columns (lower is better) follow, and are
-not part of the average.
+a row's task columns, its standard error ``sqrt(Σ se²) / n`` (the tasks' samples are independent);
+``Diff.`` is ``Avg.(row) − Avg.(teacher)`` in percentage points, computed from unrounded averages ("-" on
+the teacher row). Perplexity columns (lower is better) follow, and are not part of the average.
 
 A row with a ``base`` is the RL-aligned version of that row's model (Table 2's "+ DPO" / "+ KTO"
 rows). Its ``RL gain`` is ``Avg.(row) − Avg.(base)`` in points: the paper's "SpikingMamba improves

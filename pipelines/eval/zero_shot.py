@@ -136,9 +136,9 @@ def _all_indexed(manager, names) -> bool:
 
 
 def load_tasks(manager, names: list[str]) -> dict[str, list]:
-    """{name: [lm-eval Task or Group]} (a tag: its tasks) with each task's dataset read once, before any model runs (reuse them for every
-    model). Unknown names, and tasks whose dataset is on the hub but neither reachable nor cached, are
-    named together in one error."""
+    """{name: [lm-eval Task or Group]} (a tag: its tasks), each dataset read once, before any model runs
+    (reuse them for every model). Unknown names, and tasks whose hub dataset is neither reachable nor
+    cached, are named together in one error."""
     unknown = [n for n in names if n not in manager.task_index]
     if unknown:
         hints = {n: difflib.get_close_matches(n, manager.all_tasks, n=3) for n in unknown}

@@ -50,11 +50,11 @@ def test_help_parses_before_any_library_loads():
     (["--limit", "0"], 2, "argument --limit: '0': give a fraction"),
     (["--batch_size", "0"], 2, "argument --batch_size: '0': must be >= 1"),
     (["--aligned", "X={student}"], 2, "names no base: write [LABEL=]PATH:BASE_LABEL"),
-    (["--aligned", "X={student}:nobody"], 1, "aligned base(s) ['nobody'] are not the label of the teacher or a student"),
+    (["--aligned", "X={student}:nobody"], 1, "aligned base(s) ['nobody'] are not the label of the teacher"),
     (["--student", "S2={tmp}/nowhere/final"], 1, "checkpoint directory {tmp}/nowhere/final does not exist; give a"),
     (["--student", "S2={tmp}"], 1, "{tmp} has no config.json, so it is not a checkpoint directory"),
     (["--tasks", "offline_mcq"], 1, "unknown lm-eval task(s) ['offline_mcq'] ('offline_mcq': did you mean offline_mc"),
-    (["--tasks", "offline_mc:acc_nrom"], 1, "task 'offline_mc' has no metric 'acc_nrom'; it reports ['acc', 'acc_norm']"),
+    (["--tasks", "offline_mc:acc_nrom"], 1, "task 'offline_mc' has no metric 'acc_nrom'; it reports ['acc', "),
     (["--tasks", "--ppl", "wiki.txt"], 1, "unknown perplexity corpus 'wiki.txt': give one of"),
     (["--tasks"], 1, "nothing to evaluate: give --tasks and/or --ppl"),
 ])
@@ -134,3 +134,26 @@ def test_ctrl_c_keeps_the_finished_tasks(teacher_dir, student_dir, text_file, tm
                     f"(lm-eval's own in {out / 'lm_eval'})")
     (row,) = json.loads((out / "comparison.partial.json").read_text())["rows"]
     assert row["label"] == "T" and set(row["zero_shot_percent"]) == {"offline_mc:acc"} and row["perplexity"] == {}
+
+
+def test_quiet_drops_only_our_tasks_metadata_hint(tmp_path, capfd, monkeypatch):
+    """The `--metadata` hint goes for our custom-dataset task only; the git hash is still logged in a
+    repository, and outside one git's complaint stays off the console."""
+    import logging
+
+    from pipelines.eval.quiet import METADATA_HINT, OwnTaskMetadataHint, git_commit_hash
+
+    hint = OwnTaskMetadataHint()
+
+    def record(msg):
+        return logging.LogRecord("lm_eval.api.task", logging.WARNING, __file__, 1, msg, None, None)
+
+    assert not hint.filter(record("offline_mc" + METADATA_HINT + " in console"))
+    assert hint.filter(record("my_task" + METADATA_HINT + " in console"))
+    assert hint.filter(record("offline_mc: some other warning"))
+    monkeypatch.chdir(REPO)
+    assert git_commit_hash()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    git_commit_hash()
+    assert "fatal" not in capfd.readouterr().err
