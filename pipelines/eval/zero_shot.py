@@ -149,7 +149,7 @@ def load_tasks(manager, names: list[str]) -> dict[str, list]:
     for name in names:
         try:
             built = manager.load([name])
-            top = built.get("groups", {}).get(name) or built["tasks"].get(name)
+            top = built.get("groups", {}).get(name, built["tasks"].get(name))
             loaded[name] = [top] if top is not None else list(built["tasks"].values())
         except ConnectionError as err:
             unreachable[name] = str(err)
