@@ -6,11 +6,12 @@ Same arguments and behaviour as lm-evaluation-harness's own CLI (``lm_eval`` / `
         --tasks paper --device cuda --batch_size 16
     python -m pipelines.lm_eval --model hf --model_args pretrained=gpt2 --tasks offline_mc
 
-Two additions, both before lm-eval parses anything: ``import pipelines.eval`` registers the
-``spikingmamba`` model (after lm-eval's own models, so ``hf`` & co. stay available), and when no
-``--include_path`` is given our ``pipelines/eval/tasks`` directory is passed as the include path, so
-``--tasks paper`` / ``offline_mc`` resolve. lm-eval takes a single include path; with your own
-``--include_path DIR`` name our tasks by file instead (``--tasks .../pipelines/eval/tasks/paper.yaml``).
+Additions: the ``spikingmamba`` model is registered (after lm-eval's own models, so ``hf`` & co. stay
+available); when no ``--include_path`` is given our ``pipelines/eval/tasks`` directory is passed as the
+include path, so ``--tasks paper`` / ``offline_mc`` resolve (lm-eval takes a single include path; with your
+own ``--include_path DIR`` name our tasks by file instead: ``--tasks .../pipelines/eval/tasks/paper.yaml``);
+``pretrained=`` is checked before any model loads (a missing directory, or one without config.json, is
+named; no hub fallback); mistakes print one ``error:`` line (``--debug``: the traceback).
 """
 from __future__ import annotations
 
@@ -33,14 +34,29 @@ def with_our_tasks(argv: list[str]) -> list[str]:
     return [*argv, "--include_path", str(TASKS_DIR)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    import pipelines.eval  # noqa: F401  (registers `spikingmamba` with lm-eval)
-    from lm_eval.__main__ import cli_evaluate
+def _run(argv: list[str]) -> int:
+    """lm-eval's ``cli_evaluate`` with ``pretrained`` checked between parsing and running."""
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
 
+    from pipelines.eval.harness import check_checkpoint  # also registers `spikingmamba`
+
+    setup_logging()
     sys.argv = ["lm-eval", *with_our_tasks(argv)]
-    cli_evaluate()
+    parser = HarnessCLI()
+    args = parser.parse_args()
+    pretrained = (getattr(args, "model_args", None) or {}).get("pretrained")
+    if isinstance(pretrained, str):
+        check_checkpoint(pretrained)
+    parser.execute(args)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, 1 (one ``error:`` line) or 130 (Ctrl-C)."""
+    from models.errors import run_command
+
+    return run_command(_run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Evaluation (Tables 2–4): lm-evaluation-harness zero-shot, perplexity, the comparison table.
 
-``import pipelines.eval`` registers the lm-eval model ``spikingmamba``, after which lm-eval's own
-Python API accepts it::
+The lm-eval model ``spikingmamba`` is registered by ``import pipelines.eval`` when lm-eval is already
+imported, and by every part of this package that runs lm-eval; otherwise call
+``pipelines.eval.register_with_lm_eval()``. Then lm-eval's own Python API accepts it::
 
     import lm_eval, pipelines.eval
     from lm_eval.tasks import TaskManager
@@ -20,18 +21,26 @@ Protocols (perplexity, zero-shot, firing rates): ``README.md`` beside this file.
 
 ``tasks/`` holds the ``paper`` group (the six Table 2 tasks and their metrics) and ``offline_mc``,
 a small multiple-choice task that runs without network.
+
+Names load on first use (PEP 562), so ``python -m pipelines eval --help`` imports neither torch nor lm-eval.
 """
-from .comparison import compare, evaluate_model
-from .perplexity import CORPORA, corpus_perplexity
-from .table import ComparisonTable, ModelRow
-from .zero_shot import (PAPER_YAML, TASKS_DIR, TaskMetric, extract_scores, paper_average, paper_task_metrics,
-                        task_manager)
+import importlib
+import sys
 
 LM_EVAL_NAME = "spikingmamba"
 
+_LAZY = {
+    "compare": "comparison", "evaluate_model": "comparison",
+    "CORPORA": "perplexity", "corpus_perplexity": "perplexity",
+    "ComparisonTable": "table", "ModelRow": "table",
+    "PAPER_YAML": "zero_shot", "TASKS_DIR": "zero_shot", "TaskMetric": "zero_shot", "extract_scores": "zero_shot",
+    "paper_average": "zero_shot", "paper_task_metrics": "zero_shot", "task_manager": "zero_shot",
+}
+
 
 def register_with_lm_eval() -> None:
-    """Register ``spikingmamba`` with lm-eval (as a lazy "module:class" entry).
+    """Register ``spikingmamba`` with lm-eval (as a lazy "module:class" entry) and quiet its noise
+    (``quiet.py``).
 
     lm-eval fills its model registry with its own names only when the registry is *empty* at the
     first lookup (``lm_eval.api.registry.get_model``); registering ours first would leave it
@@ -40,12 +49,20 @@ def register_with_lm_eval() -> None:
     import lm_eval.models  # noqa: F401  (registers lm-eval's own model names)
     from lm_eval.api.registry import model_registry
 
+    from .quiet import quiet_lm_eval
+
+    quiet_lm_eval()
     if LM_EVAL_NAME not in model_registry:
         model_registry.register(LM_EVAL_NAME, target="pipelines.eval.harness:SpikingMambaLM")
 
 
-register_with_lm_eval()
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
 
-__all__ = ["CORPORA", "LM_EVAL_NAME", "PAPER_YAML", "TASKS_DIR", "ComparisonTable", "ModelRow", "TaskMetric",
-           "compare", "corpus_perplexity", "evaluate_model", "extract_scores", "paper_average",
-           "paper_task_metrics", "register_with_lm_eval", "task_manager"]
+
+if "lm_eval" in sys.modules:
+    register_with_lm_eval()
+
+__all__ = ["LM_EVAL_NAME", "register_with_lm_eval", *_LAZY]

@@ -33,6 +33,8 @@ from lm_eval.models.utils_hf import get_dtype
 # consults when it reads a student's config.json (before the model itself is loaded)
 from models import SpikingMambaForCausalLM
 
+from . import register_with_lm_eval
+
 log = logging.getLogger(__name__)
 DEFAULT_TOKENIZER = "EleutherAI/gpt-neox-20b"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
@@ -42,11 +44,38 @@ _HFLM_PASSED = {"trust_remote_code", "gpus", "max_memory_per_gpu", "max_cpu_memo
                 "quantization_config"}
 
 
+def check_checkpoint(source) -> None:
+    """A local checkpoint must be a directory with config.json; anything else must be a hub id (and, offline,
+    one in the hub cache). Raises FileNotFoundError naming ``source`` otherwise."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json, so it is not a checkpoint directory; give the "
+                                    "directory that holds config.json and the weights (e.g. runs/distill/final)")
+        return
+    fix = "give a checkpoint directory (config.json + weights) or a hub id such as state-spaces/mamba2-130m"
+    if path.exists():
+        raise FileNotFoundError(f"checkpoint {source} is a file; {fix}")
+    try:
+        validate_repo_id(str(source))
+    except HFValidationError:
+        raise FileNotFoundError(f"checkpoint directory {source} does not exist; {fix}") from None
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(str(source), "config.json"), str):
+        raise FileNotFoundError(f"checkpoint {source} is not a local directory, and HF_HUB_OFFLINE is set and the "
+                                f"hub cache has no {source}; {fix}")
+
+
 def resolve_tokenizer(pretrained, tokenizer=None):
     """The tokenizer to load: explicit > one saved beside the checkpoint > the Mamba2 default.
 
-    ``pretrained`` is a path / hub id, or a loaded model (its ``name_or_path`` is looked at).
+    ``pretrained`` is a path / hub id (checked with ``check_checkpoint``), or a loaded model (its
+    ``name_or_path`` is looked at).
     """
+    if isinstance(pretrained, (str, Path)):
+        check_checkpoint(pretrained)
     if tokenizer:
         return tokenizer
     source = getattr(pretrained, "name_or_path", pretrained)
@@ -108,3 +137,6 @@ class SpikingMambaLM(HFLM):
         if isinstance(self.pretrained, str) and not Path(self.pretrained).exists():
             info |= super().get_model_info()
         return info
+
+
+register_with_lm_eval()

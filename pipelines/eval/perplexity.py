@@ -35,12 +35,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
-from analysis.perplexity import PerplexityResult, perplexity, window_plan
-
-__all__ = ["CORPORA", "HubCorpus", "PerplexityResult", "corpus_perplexity", "corpus_text", "perplexity",
-           "window_plan"]
+__all__ = ["CORPORA", "HubCorpus", "check_corpus", "corpus_perplexity", "corpus_text"]
 
 
 @dataclass(frozen=True)
@@ -91,18 +86,25 @@ def corpus_text(spec: str) -> tuple[str, str, HubCorpus | None]:
             raise ValueError(f"{corpus.path} has no column {corpus.column!r} (columns: {ds.column_names})")
         rows = ds[corpus.column] if corpus.max_docs is None else ds[: corpus.max_docs][corpus.column]
         return spec, corpus.joiner.join(rows), corpus
-    path = Path(spec)
-    if path.is_file():
-        return path.stem, path.read_text(encoding="utf-8"), None
-    raise ValueError(
-        f"unknown perplexity corpus {spec!r}: give one of {sorted(CORPORA)} (hub) or the path of an "
-        "existing UTF-8 .txt file"
-    )
+    check_corpus(spec)
+    return Path(spec).stem, Path(spec).read_text(encoding="utf-8"), None
+
+
+def check_corpus(spec: str) -> None:
+    """Raise ValueError unless ``spec`` names a hub corpus or an existing file."""
+    if spec not in CORPORA and not Path(spec).is_file():
+        raise ValueError(f"unknown perplexity corpus {spec!r}: give one of {sorted(CORPORA)} (hub) or the path "
+                         "of an existing UTF-8 .txt file")
 
 
 def corpus_perplexity(model, tokenizer, spec: str, *, context_len: int = 2048, stride: int | None = None,
-                      batch_size: int = 1, progress: bool = True) -> PerplexityResult:
-    """Load ``spec`` (CORPORA name or .txt path), tokenize it as one stream, and score it."""
+                      batch_size: int = 1, progress: bool = True):
+    """Load ``spec`` (CORPORA name or .txt path), tokenize it as one stream, and score it
+    (-> ``analysis.perplexity.PerplexityResult``)."""
+    import torch
+
+    from analysis.perplexity import perplexity
+
     label, text, hub = corpus_text(spec)
     ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.long)
     if hub is not None and hub.max_windows is not None:

@@ -1,15 +1,19 @@
 """The Table-2-style comparison: one row per model, one column per task, Avg., Diff., perplexities.
 
-Accuracies are shown in percent (two decimals, as in the paper). ``Avg.`` is the unweighted mean of
-a row's task columns; ``Diff.`` is ``Avg.(row) − Avg.(teacher)`` in percentage points, computed from
-unrounded averages ("-" on the teacher row). Perplexity columns (lower is better) follow, and are
-not part of the average.
+Accuracies are shown in percent (two decimals, as in the paper), each with lm-eval's standard error
+(``acc_stderr`` & co.: ``64.34 ± 0.48``; none where lm-eval gives none). ``Avg.`` is the unweighted mean of
+a row's task columns, its standard error ``sqrt(Σ se²) / n`` (the tasks' samples are independent);
+``Diff.`` is ``Avg.(row) − Avg.(teacher)`` in percentage points, computed from unrounded averages ("-" on
+the teacher row). Perplexity columns (lower is better) follow, and are not part of the average.
 
 A row with a ``base`` is the RL-aligned version of that row's model (Table 2's "+ DPO" / "+ KTO"
 rows). Its ``RL gain`` is ``Avg.(row) − Avg.(base)`` in points: the paper's "SpikingMamba improves
 2.29 % / 2.55 % after DPO / KTO, Mamba2 only 0.57 % / 0.44 %" (§5.1). The markdown lists the gains of
 spiking and dense bases side by side below the table; the JSON has ``base`` / ``rl_gain`` per row and
 a ``gains`` list.
+
+A row whose model ran spike-driven (micro-step spikes, accumulate-only projections: ``--spike_driven``)
+is marked ``(spike-driven)`` after its label; the JSON has ``spike_driven`` per row.
 """
 from __future__ import annotations
 
@@ -31,11 +35,32 @@ class ModelRow:
     perplexity: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     base: str | None = None  # label of the row this one is the RL-aligned version of
+    stderr: dict[str, float | None] = field(default_factory=dict)  # by column key, fractions
+
+    @property
+    def spike_driven(self) -> bool:
+        """Whether the model ran spike-driven (``info``'s spike_driven, as evaluate_model sets)."""
+        return bool(self.info.get("spike_driven", False))
 
     @property
     def is_spiking(self) -> bool:
         """Whether the model has spiking neurons (``info``'s neuron_in / neuron_out, as evaluate_model sets)."""
         return any(self.info.get(key, "none") != "none" for key in ("neuron_in", "neuron_out"))
+
+    def to_dict(self) -> dict:
+        """Scores and standard errors in percent, perplexities, details (also for an unfinished row)."""
+        return {"label": self.label, "spike_driven": self.spike_driven,
+                "zero_shot_percent": {k: 100.0 * v for k, v in self.zero_shot.items()},
+                "zero_shot_stderr_percent": {k: _percent(self.stderr.get(k)) for k in self.zero_shot},
+                "perplexity": dict(self.perplexity), "info": self.info}
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else 100.0 * fraction
+
+
+def _with_stderr(value: float, stderr: float | None) -> str:
+    return f"{value:.2f}" if stderr is None else f"{value:.2f} ± {stderr:.2f}"
 
 
 @dataclass
@@ -70,6 +95,13 @@ class ComparisonTable:
         row = self.row(label)
         return sum(100.0 * row.zero_shot[c.key] for c in self.columns) / len(self.columns)
 
+    def average_stderr(self, label: str) -> float | None:
+        """Standard error of ``average`` in percent, ``sqrt(Σ se²) / n`` (None if a column has none)."""
+        errs = [self.row(label).stderr.get(c.key) for c in self.columns]
+        if not errs or None in errs:
+            return None
+        return 100.0 * sum(e * e for e in errs) ** 0.5 / len(errs)
+
     def diff(self, label: str) -> float | None:
         """Avg.(label) − Avg.(teacher) in percentage points (None for the teacher / no tasks)."""
         if not self.columns or label == self.teacher:
@@ -96,15 +128,12 @@ class ComparisonTable:
                         for c in self.columns],
             "corpora": list(self.corpora),
             "rows": [
-                {
-                    "label": r.label,
-                    "zero_shot_percent": {c.key: 100.0 * r.zero_shot[c.key] for c in self.columns},
+                r.to_dict() | {
                     "avg": self.average(r.label),
+                    "avg_stderr": self.average_stderr(r.label),
                     "diff": self.diff(r.label),
                     "base": r.base,
                     "rl_gain": self.rl_gain(r.label),
-                    "perplexity": {c: r.perplexity[c] for c in self.corpora},
-                    "info": r.info,
                 }
                 for r in self.rows
             ],
@@ -121,11 +150,13 @@ class ComparisonTable:
         header += [f"{c} PPL (↓)" for c in self.corpora]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in self.rows:
-            cells = [f"{r.label} (teacher)" if r.label == self.teacher else r.label]
-            cells += [f"{100.0 * r.zero_shot[c.key]:.2f}" for c in self.columns]
+            marks = [m for m, on in (("teacher", r.label == self.teacher), ("spike-driven", r.spike_driven)) if on]
+            cells = [r.label + "".join(f" ({m})" for m in marks)]
+            cells += [_with_stderr(100.0 * r.zero_shot[c.key], _percent(r.stderr.get(c.key))) for c in self.columns]
             if self.columns:
                 diff = self.diff(r.label)
-                cells += [f"{self.average(r.label):.2f}", "-" if diff is None else f"{diff:+.2f}"]
+                cells += [_with_stderr(self.average(r.label), self.average_stderr(r.label)),
+                          "-" if diff is None else f"{diff:+.2f}"]
             if with_gain:
                 gain = self.rl_gain(r.label)
                 cells += ["-" if gain is None else f"{gain:+.2f}"]

@@ -7,6 +7,7 @@ task if it has one, else ``acc``. Scores are fractions in [0, 1] as lm-eval repo
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +72,32 @@ def extract_scores(results: dict, columns: list[TaskMetric], filter_name: str = 
             raise ValueError(f"task {tm.task!r} is not in these lm-eval results (tasks: {sorted(per_task)})")
         key = f"{tm.metric},{filter_name}"
         if key not in per_task[tm.task]:
-            metrics = sorted(k.split(",")[0] for k in per_task[tm.task] if "," in k and "_stderr" not in k)
-            raise ValueError(f"task {tm.task!r} has no metric {tm.metric!r}; it reports {metrics}")
+            _no_metric(tm, [k.split(",")[0] for k in per_task[tm.task] if "," in k and "_stderr" not in k])
         scores[tm.key] = float(per_task[tm.task][key])
     return scores
+
+
+def _no_metric(tm: TaskMetric, metrics) -> None:
+    raise ValueError(f"task {tm.task!r} has no metric {tm.metric!r}; it reports {sorted(set(metrics))}")
+
+
+def check_metrics(columns: list[TaskMetric], loaded: dict[str, list]) -> None:
+    """Raise ValueError for a column whose (single, loaded) task does not report its metric."""
+    for tm in columns:
+        (task, *more) = loaded[tm.task]
+        if not more and hasattr(task, "aggregation") and tm.metric not in task.aggregation():
+            _no_metric(tm, task.aggregation())
+
+
+def extract_stderrs(results: dict, columns: list[TaskMetric], filter_name: str = "none") -> dict[str, float | None]:
+    """lm-eval's standard error of each column's metric, as a fraction (None where lm-eval gives none,
+    e.g. "N/A" for a single sample)."""
+    per_task = results["results"]
+    out = {}
+    for tm in columns:
+        value = per_task.get(tm.task, {}).get(f"{tm.metric}_stderr,{filter_name}")
+        out[tm.key] = float(value) if isinstance(value, (int, float)) else None
+    return out
 
 
 def paper_average(results: dict) -> float:
@@ -90,6 +113,9 @@ def task_manager(tasks=(), include_path=None):
     runs on local tasks skip it; build one manager and reuse it for every model.)"""
     from lm_eval.tasks import TaskManager
 
+    from . import register_with_lm_eval
+
+    register_with_lm_eval()
     extra = [include_path] if isinstance(include_path, (str, Path)) else list(include_path or [])
     paths = [str(TASKS_DIR), *map(str, extra)]
     local = TaskManager(include_path=paths, include_defaults=False)
@@ -109,13 +135,40 @@ def _all_indexed(manager, names) -> bool:
     return True
 
 
-def run_zero_shot(lm, columns: list[TaskMetric], manager, *, limit: int | float | None = None,
+def load_tasks(manager, names: list[str]) -> dict[str, list]:
+    """{name: [lm-eval Task or Group]} (a tag: its tasks), each dataset read once, before any model runs
+    (reuse them for every model). Unknown names, and tasks whose hub dataset is neither reachable nor
+    cached, are named together in one error."""
+    unknown = [n for n in names if n not in manager.task_index]
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, manager.all_tasks, n=3) for n in unknown}
+        hints = "; ".join(f"{n!r}: did you mean {', '.join(h)}?" for n, h in hints.items() if h)
+        raise ValueError(f"unknown lm-eval task(s) {unknown}{' (' + hints + ')' if hints else ''}; list them with "
+                         "`python -m pipelines.lm_eval ls tasks` (ours: pipelines/eval/tasks)")
+    loaded, unreachable = {}, {}
+    for name in names:
+        try:
+            built = manager.load([name])
+            top = built.get("groups", {}).get(name, built["tasks"].get(name))
+            loaded[name] = [top] if top is not None else list(built["tasks"].values())
+        except ConnectionError as err:
+            unreachable[name] = str(err)
+    if unreachable:
+        which = "; ".join(f"{n}: {why}" for n, why in unreachable.items())
+        raise ConnectionError(
+            f"task(s) {list(unreachable)} need hub datasets that are neither reachable nor cached ({which}). "
+            "Run once with network to cache them (HF_DATASETS_CACHE, default ~/.cache/huggingface/datasets; "
+            "then HF_DATASETS_OFFLINE=1 works), or give a copy of the task YAML reading a local copy "
+            "(dataset_path: json, dataset_kwargs: {data_files: ...}) with --include_path, or drop them from "
+            "--tasks (offline: --tasks offline_mc)")
+    return loaded
+
+
+def run_zero_shot(lm, tasks: list, manager, *, limit: int | float | None = None,
                   num_fewshot: int | None = None) -> dict:
-    """lm-eval's results dict for an ``LM`` (e.g. a SpikingMambaLM) on the columns' tasks
-    (``manager`` from ``task_manager()``; per-sample logs dropped)."""
+    """lm-eval's results dict for an ``LM`` (e.g. a SpikingMambaLM) on loaded tasks (one entry of
+    ``load_tasks``; ``manager`` from ``task_manager()``; per-sample logs dropped)."""
     import lm_eval
 
-    return lm_eval.simple_evaluate(
-        model=lm, tasks=lm_eval_task_names(columns), task_manager=manager, limit=limit,
-        num_fewshot=num_fewshot, log_samples=False,
-    )
+    return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit,
+                                   num_fewshot=num_fewshot, log_samples=False)

@@ -12,15 +12,20 @@ from pipelines.eval.zero_shot import resolve_task_metrics, task_manager
 
 
 def test_eval_command_writes_table2_comparison(teacher_dir, student_dir, text_file, byte_tokenizer, tmp_path,
-                                               capsys):
+                                               capfd, monkeypatch):
+    """... run outside a git repository: none of lm-eval's noise (git's "fatal: not a git repository", the
+    `--metadata` hint for our custom-dataset task) reaches the console."""
     from models import SpikingMambaForCausalLM
     from pipelines.__main__ import main
 
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     out = tmp_path / "eval"
     assert main(["eval", "--teacher", f"Mamba2={teacher_dir}", "--student", f"TI-LIF={student_dir}",
                  "--tasks", "offline_mc", "offline_mc:acc_norm", "--ppl", str(text_file),
                  "--context_len", "32", "--batch_size", "4", "--output", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed, noise = capfd.readouterr()
+    assert "not a git repository" not in noise and "--metadata" not in noise
     data = json.loads((out / "comparison.json").read_text())
     assert (out / "comparison.md").read_text() in printed
     assert data["teacher"] == "Mamba2" and [r["label"] for r in data["rows"]] == ["Mamba2", "TI-LIF"]
@@ -42,24 +47,35 @@ def test_eval_command_writes_table2_comparison(teacher_dir, student_dir, text_fi
         assert row["avg"] == pytest.approx(sum(row["zero_shot_percent"].values()) / 2)
     assert teacher["diff"] is None and student["diff"] == pytest.approx(student["avg"] - teacher["avg"])
     assert student["info"]["neuron_in"] == "tilif" and teacher["info"]["neuron_in"] == "none"
-    assert (out / "lm_eval" / "TI-LIF.json").is_file()
+    raw = json.loads((out / "lm_eval" / "TI-LIF" / "offline_mc.json").read_text())["results"]["offline_mc"]
+    n = raw["sample_len"]
+    for metric in ("acc", "acc_norm"):  # lm-eval's standard error: sample std / sqrt(n) of 0/1 outcomes
+        p = student["zero_shot_percent"][f"offline_mc:{metric}"] / 100
+        assert student["zero_shot_stderr_percent"][f"offline_mc:{metric}"] == pytest.approx(
+            100 * raw[f"{metric}_stderr,none"]) == pytest.approx(100 * math.sqrt(p * (1 - p) / (n - 1)))
+    assert not (out / "comparison.partial.json").exists()
     md = (out / "comparison.md").read_text().splitlines()
     assert md[2].startswith("| Mamba2 (teacher) |") and md[2].split("|")[-3].strip() == "-"
+    assert md[3].split("|")[2].strip() == (f"{student['zero_shot_percent']['offline_mc:acc']:.2f} ± "
+                                           f"{student['zero_shot_stderr_percent']['offline_mc:acc']:.2f}")
     assert md[3].split("|")[-3].strip() == f"{student['diff']:+.2f}"
     assert "RL gain" not in md[0]  # no aligned rows, no gain column
 
 
 def test_eval_command_puts_rl_gains_side_by_side(teacher_dir, student_dir, tmp_path, capsys):
     """--aligned LABEL=PATH:BASE rows (here stand-ins: the other checkpoint) get Avg. - Avg.(BASE); a dense
-    base loads its aligned model as dense, a spiking base as saved."""
+    base loads its aligned model as dense, a spiking base as saved; --spike_driven marks the spiking rows."""
     from pipelines.__main__ import main
 
     out = tmp_path / "eval"
     assert main(["eval", "--teacher", f"Mamba2={teacher_dir}", "--student", f"SNN={student_dir}",
                  "--aligned", f"SNN+DPO={student_dir}:SNN", "--aligned", f"Mamba2+DPO={student_dir}:Mamba2",
-                 "--tasks", "offline_mc", "--output", str(out)]) == 0
+                 "--tasks", "offline_mc", "--spike_driven", "--output", str(out)]) == 0
     data = json.loads((out / "comparison.json").read_text())
     rows = {r["label"]: r for r in data["rows"]}
+    assert [label for label, r in rows.items() if r["spike_driven"]] == ["SNN", "SNN+DPO"]
+    md = (out / "comparison.md").read_text()
+    assert "| SNN (spike-driven) |" in md and "| SNN+DPO (spike-driven) |" in md and "| Mamba2+DPO |" in md
     assert rows["SNN+DPO"]["info"]["neuron_in"] == "tilif" and rows["Mamba2+DPO"]["info"]["neuron_in"] == "none"
     for label, base in (("SNN+DPO", "SNN"), ("Mamba2+DPO", "Mamba2")):
         assert rows[label]["base"] == base

@@ -134,13 +134,36 @@ def test_generate_until_batch_with_left_padding_matches_single_prompts(teacher_d
         assert text == lm.tokenizer.decode(alone, skip_special_tokens=True).split("\n\n\n")[0]
 
 
-def test_tokenizer_resolution(teacher_dir, tmp_path):
+def test_tokenizer_resolution(teacher_dir, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
     from pipelines.eval.harness import DEFAULT_TOKENIZER, resolve_tokenizer
 
     assert resolve_tokenizer(teacher_dir) == str(teacher_dir)                 # saved beside the weights
     assert resolve_tokenizer(teacher_dir, "my/tok") == "my/tok"                # explicit wins
+    (tmp_path / "config.json").write_text("{}")
     assert resolve_tokenizer(tmp_path) == DEFAULT_TOKENIZER                    # none there: Mamba2's
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE is set and the hub cache has no state-spaces/"):
+        resolve_tokenizer("state-spaces/mamba2-1.3b")                          # offline, not cached
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     assert resolve_tokenizer("state-spaces/mamba2-1.3b") == DEFAULT_TOKENIZER  # hub checkpoints ship none
+
+
+@pytest.mark.parametrize("model", ["spikingmamba", "hf"])
+@pytest.mark.parametrize("case", ["missing", "no_config", "file"])
+def test_launcher_names_a_bad_pretrained_in_one_line(model, case, tmp_path, capsys, monkeypatch):
+    """`python -m pipelines.lm_eval --model_args pretrained=BAD`: one line naming BAD, no hub fallback."""
+    from pipelines.lm_eval import main
+
+    bad = tmp_path / "runs" / "final"
+    if case != "missing":
+        bad.parent.mkdir()
+        bad.mkdir() if case == "no_config" else bad.write_text("x")
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert main(["--model", model, "--model_args", f"pretrained={bad}", "--tasks", "offline_mc"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and str(bad) in line and "huggingface.co" not in line
+    assert {"missing": "does not exist", "no_config": "has no config.json", "file": "is a file"}[case] in line
 
 
 def test_hf_model_on_a_saved_student_matches_spikingmamba(student_dir):

@@ -6,8 +6,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+from analysis.perplexity import perplexity, window_plan
 from pipelines.eval import perplexity as ppl_mod
-from pipelines.eval.perplexity import CORPORA, corpus_perplexity, perplexity, window_plan
+from pipelines.eval.perplexity import CORPORA, corpus_perplexity
 
 
 class PrefixMeanLM(torch.nn.Module):

@@ -97,3 +97,26 @@ def test_bad_tables_are_rejected():
     with pytest.raises(ValueError, match=r"row 'S' has no score for \['wikitext2'\]"):
         ComparisonTable(cols, ["wikitext2"], [_row("T", TEACHER[1], {"wikitext2": 1.0}), _row("S", TEACHER[1])],
                         teacher="T")
+
+
+def test_standard_errors_and_spike_driven_rows(tmp_path):
+    """Every accuracy carries lm-eval's standard error (Avg.: sqrt(Σ se²) / n, the tasks being independent
+    samples); a spike-driven row is marked; the JSON holds the same numbers."""
+    errs = [0.84, 1.03, 0.49, 1.37, 0.98, 1.37]  # percent, one per task
+    teacher = _row("T", TEACHER[1])
+    student = _row("S", STUDENTS[2][1], neuron="tilif")
+    teacher.stderr = {c.key: e / 100 for c, e in zip(paper_task_metrics(), errs)}
+    student.stderr = dict(teacher.stderr) | {paper_task_metrics()[0].key: None}  # lm-eval's "N/A"
+    student.info["spike_driven"] = True
+    table = ComparisonTable(paper_task_metrics(), [], [teacher, student], teacher="T")
+    avg_se = (sum(e * e for e in errs)) ** 0.5 / 6
+    md = table.to_markdown().splitlines()
+    assert md[2] == ("| T (teacher) | 64.34 ± 0.84 | 73.72 ± 1.03 | 59.94 ± 0.49 | 61.09 ± 1.37 | 64.18 ± 0.98 | "
+                     f"33.11 ± 1.37 | 59.40 ± {avg_se:.2f} | - |")
+    assert md[3].startswith("| S (spike-driven) | 59.60 | 70.34 ± 1.03 |") and md[3].endswith("| 54.62 | -4.78 |")
+    data = json.loads(table.save(tmp_path)[1].read_text())
+    t, s = data["rows"]
+    assert (t["spike_driven"], s["spike_driven"]) == (False, True)
+    assert list(t["zero_shot_stderr_percent"].values()) == pytest.approx(errs)
+    assert t["avg_stderr"] == pytest.approx(avg_se) and s["avg_stderr"] is None
+    assert s["zero_shot_stderr_percent"][paper_task_metrics()[0].key] is None
