@@ -77,10 +77,35 @@ def load_records(source: DataSource, cache_dir: str | None = None):
         path = Path(source.path)
         if not path.is_file():
             raise FileNotFoundError(f"dataset file {source.path!r} does not exist")
+        check_text_file(path)
         builder = LOCAL_SUFFIXES[path.suffix]
         kwargs = {"keep_linebreaks": True} if builder == "text" else {}
         return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
     return datasets.load_dataset(source.path, source.name, split=source.split, cache_dir=cache_dir)
+
+
+TEXT_PROBE = 1 << 20  # bytes read to tell text from binary
+
+
+def check_text_file(path: Path) -> None:
+    """A local data file must be non-empty, and (but for .parquet) UTF-8 text without NUL bytes in its first
+    MiB; else ValueError naming it (``datasets`` would fail obscurely)."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"dataset file {str(path)!r} is empty; give a file with data, or drop it from the config")
+    if path.suffix == ".parquet":
+        return
+    import codecs
+
+    with open(path, "rb") as f:
+        head = f.read(TEXT_PROBE)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < TEXT_PROBE)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"dataset file {str(path)!r} is not UTF-8 text (byte {err.start}); give a text file "
+                         f"or convert it") from None
+    if b"\0" in head:
+        raise ValueError(f"dataset file {str(path)!r} holds NUL bytes at byte {head.index(0)}: a binary file, not "
+                         "text; give a text file")
 
 
 def text_field(source: DataSource, columns: list[str], candidates=FIELD_CANDIDATES, what: str = "text") -> str:

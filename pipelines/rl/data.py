@@ -22,7 +22,6 @@ Zephyr-style default of ``pipelines.data`` when it has none (gpt-neox-20b, the M
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource, load_records
 
@@ -58,6 +57,24 @@ def check_columns(columns: list[str], loss: str, where: str) -> None:
     )
 
 
+def _valid_text(value) -> bool:
+    """A string, or chat turns ``[{role: str, content: str}, ...]``."""
+    return isinstance(value, str) or (isinstance(value, list) and bool(value) and all(
+        isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in value))
+
+
+def check_values(records, where: str) -> None:
+    """Every prompt / chosen / rejected / completion value is text (TRL would fail deep inside otherwise)."""
+    for column in ("prompt", *PAIRED, "completion"):
+        if column not in records.column_names:
+            continue
+        for row, value in enumerate(records[column]):
+            if not _valid_text(value):
+                found = f"no {column}" if value is None else f"{column}={value!r:.60}, not text"
+                raise ValueError(f"preference data {where}: row {row + 1} has {found}; "
+                                 f"{column} must be a string or chat turns [{{role, content}}] (fix or drop that row)")
+
+
 def _check_labels(dataset, where: str):
     """KTO labels must be booleans; 0/1 (equal to False/True) are converted."""
     from datasets import Value
@@ -79,8 +96,6 @@ def load_preferences(entry: str | dict, split: str, loss: str, seed: int, cache_
     if isinstance(entry, str) or "split" not in entry:
         source = dataclasses.replace(source, split=split)
     where = _describe(source)
-    if source.is_local and Path(source.path).is_file() and Path(source.path).stat().st_size == 0:
-        raise ValueError(f"preference data {where} is empty")  # datasets fails obscurely on empty files
     records = load_records(source, cache_dir)
     if len(records) == 0:
         raise ValueError(f"preference data {where} is empty")
@@ -89,6 +104,7 @@ def load_preferences(entry: str | dict, split: str, loss: str, seed: int, cache_
     paired = set(PAIRED) <= set(records.column_names)
     keep = [c for c in ("prompt", *PAIRED) if c in records.column_names] if paired else list(REQUIRED["kto"])
     records = records.select_columns(keep)
+    check_values(records, where)
     if paired and "prompt" in keep and _is_chat(first["chosen"]) and isinstance(first["prompt"], str):
         if first["chosen"][0]["role"] == "assistant":  # chat completions after a plain-text prompt
             records = records.map(lambda row: {"prompt": [{"role": "user", "content": row["prompt"]}]},
