@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import warnings
@@ -26,6 +27,15 @@ from trl import DPOTrainer, KTOTrainer
 
 from pipelines.atomic import replace_directory
 from pipelines.checkpointing import CheckpointManager, divergence, no_shard_bars, set_peak_lr
+
+
+@contextlib.contextmanager
+def _no_checkpointing_name_warnings():
+    """TRL toggles activation checkpointing per step through the ``gradient_checkpointing`` names transformers 5
+    deprecates: one FutureWarning per step that no setting of ours can avoid."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`\w*gradient_checkpointing\w*` is deprecated", FutureWarning)
+        yield
 
 
 class SpikingMambaAlignmentMixin:
@@ -40,9 +50,12 @@ class SpikingMambaAlignmentMixin:
         self.accelerator.unwrap_model(self.model).backbone.register_forward_hook(self._record_loss_hidden)
 
     def train(self, *args, **kwargs):
-        with warnings.catch_warnings():  # TRL toggles checkpointing through names transformers 5 deprecates
-            warnings.filterwarnings("ignore", r"`\w*gradient_checkpointing\w*` is deprecated", FutureWarning)
+        with _no_checkpointing_name_warnings():
             return super().train(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with _no_checkpointing_name_warnings():
+            return super().evaluate(*args, **kwargs)
 
     def _record_loss_hidden(self, backbone, args, output) -> None:
         """L_hidden of the policy's forward passes with gradients in training mode — the pass TRL trains

@@ -26,7 +26,7 @@ def reference(teacher_dir, tmp_path_factory):
 
 
 def losses(output_dir):
-    return [(r["step"], r["loss"], r["loss_kl"], r["loss_hidden"], r["lr"]) for r in read_metrics(output_dir)]
+    return [(r["step"], r["loss"], r["loss_kl"], r["loss_hidden"], r["learning_rate"]) for r in read_metrics(output_dir)]
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(reference, teacher_dir, tmp_path):
