@@ -106,6 +106,29 @@ def check_text_file(path: Path) -> None:
     if b"\0" in head:
         raise ValueError(f"dataset file {str(path)!r} holds NUL bytes at byte {head.index(0)}: a binary file, not "
                          "text; give a text file")
+    if path.suffix == ".jsonl":
+        for _ in jsonl_rows(path):
+            pass
+
+
+def jsonl_rows(path: Path):
+    """The JSON objects of a .jsonl file, one per non-blank line, as (line number, object); a line that is not a
+    JSON object raises ValueError naming the file and the line."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"dataset file {str(path)!r}, line {number}: not valid JSON ({err.msg} at column "
+                                 f"{err.colno}); one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"dataset file {str(path)!r}, line {number}: a {type(row).__name__}, not a JSON "
+                                 "object {...}")
+            yield number, row
 
 
 def text_field(source: DataSource, columns: list[str], candidates=FIELD_CANDIDATES, what: str = "text") -> str:
