@@ -176,7 +176,8 @@ def divergence(what: str, step: int, checkpoints: CheckpointManager, cfg, main: 
     else:
         advice = f"No checkpoint before the divergence; start again with {fix} in a new output_dir"
     fp16 = " (fp16 overflows at 65504: try mixed_precision=bf16)" if cfg.mixed_precision == "fp16" else ""
-    renamed = f" (caused by the weights of step {step - 1}: {bad[0].name} renamed {bad[0].name}.diverged)" if bad else ""
+    renamed = (f" (caused by the weights of step {step - 1}: {bad[0].name} renamed {bad[0].name}.diverged)"
+               if bad else "")
     return FloatingPointError(f"the run diverged at step {step}: {what}{fp16}{renamed}; stopped before updating "
                               f"the model. {advice}")
 
@@ -337,7 +338,8 @@ def export_final(accelerator, student, tokenizer, output_dir: Path) -> Path:
     state_dict = accelerator.get_state_dict(student)  # gathers ZeRO-3 / FSDP shards (needs every process)
     if accelerator.is_main_process:
         tmp = output_dir / ".final.tmp"
-        with CheckpointManager(output_dir / "checkpoints", keep_last=1).writing("the final model", tmp), no_shard_bars():
+        manager = CheckpointManager(output_dir / "checkpoints", keep_last=1)
+        with manager.writing("the final model", tmp), no_shard_bars():
             accelerator.unwrap_model(student).save_pretrained(tmp, state_dict=state_dict)
             tokenizer.save_pretrained(tmp)
         replace_directory(tmp, final)

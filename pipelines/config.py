@@ -327,6 +327,7 @@ class TrainingConfig:
         fields = {f.name for f in dataclasses.fields(self)}
         unknown = [k for k in self.allow_config_change if k not in fields]
         if unknown:
-            raise ValueError(f"allow_config_change names unknown key(s) {unknown}; valid keys: {', '.join(sorted(fields))}")
+            raise ValueError(f"allow_config_change names unknown key(s) {unknown}; valid keys: "
+                             f"{', '.join(sorted(fields))}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas={self.betas} must be two numbers in [0, 1), e.g. [0.9, 0.98]")

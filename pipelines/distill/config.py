@@ -20,7 +20,8 @@ class DistillConfig(TrainingConfig):
                                        "null builds a tiny random teacher (tiny_teacher) in OUTPUT_DIR", path=True)
     tiny_teacher: dict = field_({}, "shape of the tiny teacher built when teacher is null "
                                     "(keyword arguments of models.tiny.save_tiny_mamba2)")
-    student_init: str | None = field_(None, "weights the student starts from; null = the teacher's (the paper)", path=True)
+    student_init: str | None = field_(None, "weights the student starts from; null = the teacher's (the paper)",
+                                      path=True)
     tokenizer: str | None = field_(None, "tokenizer; null = the one saved with the teacher. The Mamba2 hub "
                                          "checkpoints use EleutherAI/gpt-neox-20b", path=True)
     neuron: Literal[CHOICES] = field_("tilif", "student neuron before in/out proj (§4.1)")

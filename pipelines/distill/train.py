@@ -25,8 +25,8 @@ from typing import Any
 import torch
 
 from pipelines import data as data_lib
-from pipelines.checkpointing import CheckpointManager, adopt_special_tokens, checkpoint_step, claim_output_dir, divergence, export_final, \
-    load_checkpoint, lock_output_dir, save_checkpoint, save_run_config, set_peak_lr
+from pipelines.checkpointing import CheckpointManager, adopt_special_tokens, checkpoint_step, claim_output_dir, \
+    divergence, export_final, load_checkpoint, lock_output_dir, save_checkpoint, save_run_config, set_peak_lr
 from pipelines.config import config_to_dict
 from pipelines.distill import teacher_student
 from pipelines.distill.config import DistillConfig
@@ -253,8 +253,8 @@ def _train(cfg: DistillConfig, accelerator, output_dir: Path) -> dict:
         if done % cfg.log_every == 0 or done == r.total_steps or "heldout_loss" in record:
             metrics.log(done, **record)
             if bar.disable:  # a log file, not a terminal: one line per logged step
-                accelerator.print(f"step {done}/{r.total_steps}: " + ", ".join(
-                    f"{k} {v:.4g}" for k, v in record.items() if k in LOSS_TERMS[cfg.objective] or k == "learning_rate"))
+                shown = (*LOSS_TERMS[cfg.objective], "learning_rate")
+                accelerator.print(f"step {done}/{r.total_steps}: " + ", ".join(f"{k} {record[k]:.4g}" for k in shown))
         if done % cfg.save_every == 0 or done == r.total_steps:
             path = save_checkpoint(accelerator, checkpoints, done, {
                 "global_step": done, "tokens_seen": tokens_seen, "data": data_id,

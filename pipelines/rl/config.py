@@ -51,7 +51,8 @@ class RLConfig(TrainingConfig):
     # --- data ---------------------------------------------------------------------------------------
     data: str | dict = field_("HuggingFaceH4/ultrafeedback_binarized", "preference data: hub name or local "
                               ".jsonl/.json/.parquet; or a mapping {path, name, split}. DPO needs "
-                              "prompt/chosen/rejected, KTO prompt/completion/label (or paired data, unpaired)", path=True)
+                              "prompt/chosen/rejected, KTO prompt/completion/label (or paired data, unpaired)",
+                              path=True)
     train_split: str = field_("train_prefs", "split of a hub dataset to train on (UltraFeedback: train_prefs)")
     eval_data: str | dict | None = field_(None, "held-out preference data (same forms as data); null = none", path=True)
     eval_split: str = field_("test_prefs", "split of a hub eval_data (UltraFeedback: test_prefs)")

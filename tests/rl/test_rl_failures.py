@@ -15,9 +15,10 @@ from pipelines.rl.train import run
 from rl_helpers import PAIRS, make_config, write_jsonl
 
 
-@pytest.mark.parametrize("row, found", [({"prompt": "Q", "chosen": " a."}, "line 2 has no rejected"),
-                                        ({"prompt": "Q", "chosen": 3, "rejected": " b."}, "line 2 has chosen=3, not text"),
-                                        ({"prompt": ["Q"], "chosen": " a", "rejected": " b"}, "line 2 has prompt=['Q']")])
+@pytest.mark.parametrize("row, found", [
+    ({"prompt": "Q", "chosen": " a."}, "line 2 has no rejected"),
+    ({"prompt": "Q", "chosen": 3, "rejected": " b."}, "line 2 has chosen=3, not text"),
+    ({"prompt": ["Q"], "chosen": " a", "rejected": " b"}, "line 2 has prompt=['Q']")])
 def test_bad_preference_rows_are_named(tmp_path, row, found):
     data = write_jsonl(tmp_path / "prefs.jsonl", [PAIRS[0], row, *PAIRS[1:]])
     for loss in ("dpo", "kto"):
@@ -55,7 +56,8 @@ def test_resume_extends_the_run_with_a_new_lr(tmp_path, policy_dir, dpo_file):
                               allow_config_change=["lr"]))
     assert (resumed["start_step"], resumed["steps"]) == (1, 2)
     records = read_metrics(tmp_path / "run")
-    assert [r["step"] for r in records] == [1, 2] and records[1]["learning_rate"] == 2.5e-3  # cosine half-way of the new peak 5e-3 (1e-2 before)
+    # step 2 of 2: cosine half-way down from the new peak 5e-3 (the saved schedule's peak was 1e-2)
+    assert [r["step"] for r in records] == [1, 2] and records[1]["learning_rate"] == 2.5e-3
 
 
 def test_full_disk_during_a_save_keeps_the_earlier_checkpoint(tmp_path, policy_dir, dpo_file, monkeypatch):
