@@ -217,7 +217,9 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | di
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+            raise (IsADirectoryError if path.is_dir() else FileNotFoundError)(
+                f"config file {str(path)!r} {'is a directory' if path.is_dir() else 'does not exist'}; give a "
+                "YAML file (e.g. pipelines/configs/distill_tiny.yaml)")
         try:
             text = path.read_text()
         except UnicodeDecodeError:
