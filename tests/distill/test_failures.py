@@ -43,7 +43,8 @@ def test_malformed_override_and_binary_config(tmp_path, capsys):
     binary = tmp_path / "x.yaml"
     binary.write_bytes(b"\xff\xfe\x00\x81")
     assert "is not text; give a YAML file" in error_line(capsys, ["--config", str(binary)])
-    assert f"config file '{tmp_path}' is a directory; give a YAML file" in error_line(capsys, ["--config", str(tmp_path)])
+    line = error_line(capsys, ["--config", str(tmp_path)])
+    assert f"config file '{tmp_path}' is a directory; give a YAML file" in line
 
 
 def test_hf_style_flags_are_overrides():
