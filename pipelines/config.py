@@ -47,16 +47,51 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
-def yaml_load(text: str) -> Any:
-    """Parse YAML with YAML 1.2 scalars (see the module docstring); safe: plain data only."""
-    return yaml.load(text, Loader=_Yaml12Loader)
+def yaml_load(text: str, source: str = "YAML") -> Any:
+    """Parse YAML with YAML 1.2 scalars (see the module docstring); safe: plain data only. Malformed YAML
+    raises ValueError naming ``source`` with the line and column."""
+    try:
+        return yaml.load(text, Loader=_Yaml12Loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{source} is not valid YAML{where}: {problem}; fix the syntax there "
+                         "(quote a value holding ':', '#', '[' or '{')") from None
 
 
-def field_(default: Any, help: str) -> Any:
-    """A dataclass field with a help string (shown by ``format_help``); lists/dicts are copied."""
+def field_(default: Any, help: str, path: bool = False) -> Any:
+    """A dataclass field with a help string (shown by ``format_help``); lists/dicts are copied. ``path``: its
+    value (or each entry's, or an entry's ``path``) names a file or directory (``resolve_paths``)."""
+    metadata = {"help": help, "path": path}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+PATHS_HELP = ("Relative paths in a YAML file (datasets, teacher, policy, data, ...) are read against the file's "
+              "directory where something exists there (local data files always); otherwise, and on the "
+              "command line, against the current directory. output_dir is always relative to the current "
+              "directory.")
+
+
+def _resolve_path(value: Any, base: Path) -> Any:
+    from pipelines.data import LOCAL_SUFFIXES
+
+    if isinstance(value, list):
+        return [_resolve_path(v, base) for v in value]
+    if isinstance(value, dict) and isinstance(value.get("path"), str):
+        return {**value, "path": _resolve_path(value["path"], base)}
+    if not isinstance(value, str) or Path(value).expanduser().is_absolute():
+        return value
+    candidate = base / value
+    return str(candidate) if candidate.exists() or Path(value).suffix in LOCAL_SUFFIXES else value
+
+
+def resolve_paths(schema: type, values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``values`` with the relative paths of ``schema``'s path fields read against ``base`` (``PATHS_HELP``)."""
+    paths = {f.name for f in dataclasses.fields(schema) if f.metadata.get("path")}
+    return {k: _resolve_path(v, base) if k in paths else v for k, v in values.items()}
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -66,7 +101,34 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"override {item!r} is not of the form key=value (e.g. lr=1e-3, max_steps=100)")
-        out[key.strip()] = yaml_load(value) if value.strip() else None
+        out[key.strip()] = yaml_load(value, f"override {item!r}") if value.strip() else None
+    return out
+
+
+def normalize_flags(schema: type, argv: list[str], reserved: set[str]) -> list[str]:
+    """HF / TRL spellings of overrides -> ``key=value``: ``--key value`` and ``--key=value`` for every field of
+    ``schema`` not in ``reserved`` (``-`` read as ``_``); a bool field given as a bare ``--key`` is true.
+    Everything else is returned as it was."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
+    out, i = [], 0
+    while i < len(argv):
+        item = argv[i]
+        name, sep, value = item[2:].partition("=")
+        key = name.replace("-", "_")
+        if not item.startswith("--") or key not in fields or key in reserved:
+            out.append(item)
+        elif sep:
+            out.append(f"{key}={value}")
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out.append(f"{key}={argv[i + 1]}")
+            i += 1
+        elif hints[key] is bool:
+            out.append(f"{key}=true")
+        else:
+            raise ValueError(f"{item} needs a value: {item} VALUE, {item}=VALUE or {key}=VALUE "
+                             f"({fields[key].metadata.get('help', '')})")
+        i += 1
     return out
 
 
@@ -155,12 +217,18 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | di
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        loaded = yaml_load(path.read_text())
+            raise (IsADirectoryError if path.is_dir() else FileNotFoundError)(
+                f"config file {str(path)!r} {'is a directory' if path.is_dir() else 'does not exist'}; give a "
+                "YAML file (e.g. pipelines/configs/distill_tiny.yaml)")
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise ValueError(f"config file {str(path)!r} is not text; give a YAML file") from None
+        loaded = yaml_load(text, f"config file {str(path)!r}")
         if loaded is not None and not isinstance(loaded, dict):
             raise ValueError(f"{path} must hold a YAML mapping of key: value, not {type(loaded).__name__}")
         check_values(schema, loaded or {}, source=str(path))  # report file errors against the file
-        values.update(loaded or {})
+        values.update(resolve_paths(schema, loaded or {}, path.resolve().parent))
     if overrides:
         extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
         check_values(schema, extra, source="command-line overrides")
@@ -189,7 +257,8 @@ def format_help(schema: type) -> str:
     lines = []
     for f in dataclasses.fields(schema):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        lines.append(f"  {f.name} (default {default!r})\n      {f.metadata.get('help', '')}")
+        lines.append(f"  {f.name} (default {default!r}{', a path' if f.metadata.get('path') else ''})\n"
+                     f"      {f.metadata.get('help', '')}")
     return "\n".join(lines)
 
 
@@ -197,10 +266,11 @@ def format_help(schema: type) -> str:
 class TrainingConfig:
     """Keys shared by the training pipelines (``python -m pipelines distill`` / ``rl``)."""
 
-    # Keys that may change between a run and its resumption (all others must match the saved config).
+    # Keys that may change between a run and its resumption (all others must match the saved config, except
+    # those named by allow_config_change). A larger max_steps extends the run, as in HF Trainer.
     RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({
         "resume", "save_every", "keep_last", "log_every", "tensorboard", "output_dir", "micro_batch_size",
-        "num_proc", "data_cache_dir", "eval_every"})
+        "num_proc", "data_cache_dir", "eval_every", "max_steps", "allow_config_change"})
 
     # --- data ---------------------------------------------------------------------------------------
     chat_template: str | None = field_(None, "Jinja chat template for chat data (null: the tokenizer's, or the "
@@ -235,6 +305,13 @@ class TrainingConfig:
     tensorboard: bool = field_(True, "also log to OUTPUT_DIR/tensorboard when tensorboard is installed")
     resume: bool | Literal["auto"] = field_(False, "true: continue from the latest checkpoint (error if none); "
                                                    "auto: continue if there is one, else start")
+    allow_config_change: list[str] = field_([], "keys that may differ from the saved config when resuming "
+                                                "(--allow-config-change lr: e.g. a lower lr after a divergence); "
+                                                "each change is recorded in OUTPUT_DIR/config_history.jsonl")
+
+    def resumable_changes(self) -> set[str]:
+        """The keys whose value may differ from the saved config on resume."""
+        return set(self.RESUMABLE_CHANGES) | set(self.allow_config_change)
 
     def __post_init__(self):
         for key in ("global_batch_size", "micro_batch_size", "num_epochs", "save_every", "keep_last", "log_every"):
@@ -249,5 +326,10 @@ class TrainingConfig:
         if not 0 <= self.warmup_ratio < 1 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1) and "
                              f"min_lr_ratio={self.min_lr_ratio} in [0, 1]")
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = [k for k in self.allow_config_change if k not in fields]
+        if unknown:
+            raise ValueError(f"allow_config_change names unknown key(s) {unknown}; valid keys: "
+                             f"{', '.join(sorted(fields))}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas={self.betas} must be two numbers in [0, 1), e.g. [0.9, 0.98]")

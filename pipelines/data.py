@@ -77,10 +77,58 @@ def load_records(source: DataSource, cache_dir: str | None = None):
         path = Path(source.path)
         if not path.is_file():
             raise FileNotFoundError(f"dataset file {source.path!r} does not exist")
+        check_text_file(path)
         builder = LOCAL_SUFFIXES[path.suffix]
         kwargs = {"keep_linebreaks": True} if builder == "text" else {}
         return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
     return datasets.load_dataset(source.path, source.name, split=source.split, cache_dir=cache_dir)
+
+
+TEXT_PROBE = 1 << 20  # bytes read to tell text from binary
+
+
+def check_text_file(path: Path) -> None:
+    """A local data file must be non-empty, and (but for .parquet) UTF-8 text without NUL bytes in its first
+    MiB; else ValueError naming it (``datasets`` would fail obscurely)."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"dataset file {str(path)!r} is empty; give a file with data, or drop it from the config")
+    if path.suffix == ".parquet":
+        return
+    import codecs
+
+    with open(path, "rb") as f:
+        head = f.read(TEXT_PROBE)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < TEXT_PROBE)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"dataset file {str(path)!r} is not UTF-8 text (byte {err.start}); give a text file "
+                         f"or convert it") from None
+    if b"\0" in head:
+        raise ValueError(f"dataset file {str(path)!r} holds NUL bytes at byte {head.index(0)}: a binary file, not "
+                         "text; give a text file")
+    if path.suffix == ".jsonl":
+        for _ in jsonl_rows(path):
+            pass
+
+
+def jsonl_rows(path: Path):
+    """The JSON objects of a .jsonl file, one per non-blank line, as (line number, object); a line that is not a
+    JSON object raises ValueError naming the file and the line."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"dataset file {str(path)!r}, line {number}: not valid JSON ({err.msg} at column "
+                                 f"{err.colno}); one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"dataset file {str(path)!r}, line {number}: a {type(row).__name__}, not a JSON "
+                                 "object {...}")
+            yield number, row
 
 
 def text_field(source: DataSource, columns: list[str], candidates=FIELD_CANDIDATES, what: str = "text") -> str:

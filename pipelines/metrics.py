@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 from pipelines.atomic import atomic_write_text
@@ -64,6 +65,24 @@ class MetricsWriter:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def interactive() -> bool:
+    """Whether progress bars may redraw in place: stderr is a terminal. In a log file a bar's ``\\r`` redraws
+    pile up, so the pipelines print one line per logged step instead."""
+    return sys.stderr.isatty()
+
+
+def quiet_progress_bars_in_logs() -> None:
+    """Outside a terminal, turn the datasets and transformers progress bars off (each would write a ``\\r``
+    redraw per update into the log)."""
+    if interactive():
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
 
 
 def read_metrics(output_dir: str | Path) -> list[dict]:

@@ -17,12 +17,13 @@ from pipelines.config import TrainingConfig, field_
 class DistillConfig(TrainingConfig):
     # --- models -------------------------------------------------------------------------------------
     teacher: str | None = field_(None, "Mamba2 teacher: hub name (state-spaces/mamba2-1.3b) or local dir; "
-                                       "null builds a tiny random teacher (tiny_teacher) in OUTPUT_DIR")
+                                       "null builds a tiny random teacher (tiny_teacher) in OUTPUT_DIR", path=True)
     tiny_teacher: dict = field_({}, "shape of the tiny teacher built when teacher is null "
                                     "(keyword arguments of models.tiny.save_tiny_mamba2)")
-    student_init: str | None = field_(None, "weights the student starts from; null = the teacher's (the paper)")
+    student_init: str | None = field_(None, "weights the student starts from; null = the teacher's (the paper)",
+                                      path=True)
     tokenizer: str | None = field_(None, "tokenizer; null = the one saved with the teacher. The Mamba2 hub "
-                                         "checkpoints use EleutherAI/gpt-neox-20b")
+                                         "checkpoints use EleutherAI/gpt-neox-20b", path=True)
     neuron: Literal[CHOICES] = field_("tilif", "student neuron before in/out proj (§4.1)")
     D: int = field_(4, "spike amplitude / max integer of I-LIF and TI-LIF (LIF forces 1)")
     sgc_layers: list[int] | None = field_(None, "layers with an SGC branch (Eq 10–11); null = first, middle, last")
@@ -45,11 +46,11 @@ class DistillConfig(TrainingConfig):
     # --- data ---------------------------------------------------------------------------------------
     datasets: list = field_([], "hub dataset names or local .txt/.jsonl files; an entry may be a mapping "
                                 "{path, name, split, field} (split 'a+b' joins splits). With pseudo_labels: "
-                                "instruction data (field: messages / conversations / prompt)")
+                                "instruction data (field: messages / conversations / prompt)", path=True)
     seq_len: int = field_(2048, "tokens per sequence (Appendix C: 2048): packed text, or with pseudo_labels "
                                 "one prompt + response, right-padded")
     eval_datasets: list = field_([], "held-out data (same forms as datasets): the mean of each loss term over "
-                                     "it is logged as heldout_<term> every eval_every steps and at the end")
+                                     "it is logged as heldout_<term> every eval_every steps and at the end", path=True)
     eval_sequences: int | None = field_(None, "packed held-out sequences evaluated (null: all)")
     # --- defaults that differ from TrainingConfig's ---------------------------------------------------
     output_dir: str = field_("runs/distill", "checkpoints, metrics.jsonl, config.yaml and final/ go here")

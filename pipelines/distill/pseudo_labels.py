@@ -24,6 +24,7 @@ import torch
 from pipelines.data import DataSource
 from pipelines.distill.label_cache import PseudoLabelCache
 from pipelines.distill.prompts import load_prompts
+from pipelines.metrics import interactive
 
 CACHE_DIR = "pseudo_labels"
 
@@ -110,7 +111,7 @@ def build_pseudo_label_dataset(cfg, tokenizer, teacher_path: str, accelerator):
         size = cfg.pseudo_label_batch_size
         with accelerator.split_between_processes(pending) as mine:
             for start in tqdm(range(0, len(mine), size), desc="teacher responses", unit="batch",
-                              disable=not accelerator.is_local_main_process):
+                              disable=not (accelerator.is_local_main_process and interactive())):
                 indices = mine[start: start + size]
                 prompt_ids = prompts[indices]["prompt_ids"]  # index i is row i
                 seed = int(np.random.SeedSequence([cfg.seed, indices[0]]).generate_state(1)[0])

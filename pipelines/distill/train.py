@@ -25,14 +25,14 @@ from typing import Any
 import torch
 
 from pipelines import data as data_lib
-from pipelines.checkpointing import CheckpointManager, claim_output_dir, export_final, load_checkpoint, \
-    save_checkpoint
-from pipelines.config import config_to_dict, save_config
+from pipelines.checkpointing import CheckpointManager, adopt_special_tokens, checkpoint_step, claim_output_dir, \
+    divergence, export_final, load_checkpoint, lock_output_dir, save_checkpoint, save_run_config, set_peak_lr
+from pipelines.config import config_to_dict
 from pipelines.distill import teacher_student
 from pipelines.distill.config import DistillConfig
 from pipelines.distill.losses import DistillLoss
 from pipelines.distill.pseudo_labels import build_pseudo_label_dataset
-from pipelines.metrics import MetricsWriter
+from pipelines.metrics import MetricsWriter, interactive, quiet_progress_bars_in_logs
 
 
 def build_optimizer(cfg: DistillConfig, student, total_steps: int):
@@ -122,9 +122,7 @@ def setup(cfg: DistillConfig, accelerator) -> Run:
     teacher_student.check_compatible(teacher, student, tokenizer, teacher_path)
     teacher_student.check_seq_len(teacher, cfg.seq_len)
     student.backbone.embedding.weight.requires_grad_(not cfg.freeze_embedding)  # Appendix C: frozen
-    for name in ("eos_token_id", "pad_token_id", "bos_token_id"):  # the export generates with the tokenizer's
-        if getattr(tokenizer, name) is not None:
-            setattr(student.config, name, getattr(tokenizer, name))
+    adopt_special_tokens(student, tokenizer)  # the export's generate stops at the tokenizer's EOS
     teacher = None if cfg.objective == "ce" else teacher.to(accelerator.device)  # ce: it only gave the weights
     optimizer, scheduler = build_optimizer(cfg, student, total_steps)
     student, optimizer, scheduler = accelerator.prepare(student, optimizer, scheduler)
@@ -134,7 +132,10 @@ def setup(cfg: DistillConfig, accelerator) -> Run:
 
 def train_step(cfg: DistillConfig, r: Run, step: int) -> tuple[torch.Tensor, float | None]:
     """Optimizer step ``step`` (0-based) over the global batch; returns (mean [L, L_KL, L_hidden] over
-    the global batch, gradient norm). Raises FloatingPointError, before updating, if the loss is not finite."""
+    the global batch, gradient norm). Raises FloatingPointError, before updating, if a neuron's input, the
+    loss or the gradient norm is not finite."""
+    from neurons.functional import NAN_MESSAGE
+
     acc, plan = r.accelerator, r.plan
     sums = torch.zeros(3, device=acc.device)
     for micro in range(plan.accumulation_steps):
@@ -143,15 +144,23 @@ def train_step(cfg: DistillConfig, r: Run, step: int) -> tuple[torch.Tensor, flo
         input_ids = torch.as_tensor(batch["input_ids"], dtype=torch.long, device=acc.device)
         loss_mask = torch.as_tensor(batch["loss_mask"], device=acc.device) if "loss_mask" in batch else None
         with acc.accumulate(r.student), acc.autocast():
-            losses = micro_batch_loss(cfg, r.teacher, r.student, input_ids, loss_mask)
+            try:
+                losses = micro_batch_loss(cfg, r.teacher, r.student, input_ids, loss_mask)
+            except ValueError as err:
+                if str(err) != NAN_MESSAGE:
+                    raise
+                raise FloatingPointError("NaN reached a neuron's input (the weights or activations overflowed)") \
+                    from None
             acc.backward(losses[0])
         sums += torch.stack(losses).detach()
     means = acc.reduce(sums, "mean") / plan.accumulation_steps
     if not torch.isfinite(means).all():
-        raise FloatingPointError(f"non-finite loss at step {step + 1}: L={means[0].item()}, "
+        raise FloatingPointError(f"non-finite loss L={means[0].item()}, "
                                  f"{'L_CE' if cfg.objective == 'ce' else 'L_KL'}={means[1].item()}, "
                                  f"L_hidden={means[2].item()}")
     grad_norm = acc.clip_grad_norm_(r.student.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
+    if grad_norm is not None and not math.isfinite(float(grad_norm)):
+        raise FloatingPointError(f"non-finite gradient norm {float(grad_norm)}")
     r.optimizer.step()
     r.scheduler.step()
     r.optimizer.zero_grad(set_to_none=True)
@@ -174,8 +183,6 @@ def heldout_losses(cfg: DistillConfig, r: Run) -> dict[str, float]:
 def run(cfg: DistillConfig) -> dict:
     """Distil; return a summary (steps, start step, final path, last metrics). See the module docstring."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
 
     output_dir = Path(cfg.output_dir)
     accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, step_scheduler_with_optimizer=False)
@@ -184,7 +191,20 @@ def run(cfg: DistillConfig) -> dict:
         raise ValueError(f"launched as {launched} processes but accelerate set up {accelerator.num_processes} "
                          f"({accelerator.distributed_type}); without GPUs launch with --multi_gpu and set cpu=true "
                          "(gloo backend); FSDP and DeepSpeed need GPUs")
-    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.RESUMABLE_CHANGES)
+    quiet_progress_bars_in_logs()
+    lock = lock_output_dir(output_dir) if accelerator.is_main_process else None
+    try:
+        return _train(cfg, accelerator, output_dir)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _train(cfg: DistillConfig, accelerator, output_dir: Path) -> dict:
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.resumable_changes())
     accelerator.wait_for_everyone()  # every process has checked output_dir before anything is written
     set_seed(cfg.seed)
     r = setup(cfg, accelerator)
@@ -196,10 +216,11 @@ def run(cfg: DistillConfig) -> dict:
         if state["data"] != data_id:
             raise ValueError(f"cannot resume from {resume_from}: the packed data differ "
                              f"(checkpoint {state['data']}, now {data_id})")
-        start_step, tokens_seen = state["step"], state["tokens_seen"]
+        start_step, tokens_seen = checkpoint_step(resume_from), state["tokens_seen"]
+        set_peak_lr(r.optimizer, r.scheduler, cfg.lr)
     if accelerator.is_main_process:
         checkpoints.remove_partial()
-        save_config(cfg, output_dir / "config.yaml")
+        save_run_config(cfg, output_dir, start_step if resume_from else None)
     metrics = MetricsWriter(output_dir, enabled=accelerator.is_main_process,
                             resume_step=start_step if resume_from else None, tensorboard=cfg.tensorboard)
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
@@ -211,21 +232,17 @@ def run(cfg: DistillConfig) -> dict:
         f"{cfg.global_batch_size} = {accelerator.num_processes} process(es) x {r.plan.accumulation_steps} "
         f"accumulation x {cfg.micro_batch_size}" + (f"; resuming at step {start_step}" if resume_from else ""))
 
-    bar = tqdm(total=r.total_steps, initial=start_step, unit="step", disable=not accelerator.is_main_process,
-               dynamic_ncols=True)
+    bar = tqdm(total=r.total_steps, initial=start_step, unit="step",
+               disable=not (accelerator.is_main_process and interactive()), dynamic_ncols=True)
     record = {}
     for step in range(start_step, r.total_steps):
         t0, lr = time.perf_counter(), r.scheduler.get_last_lr()[0]
         try:
             means, grad_norm = train_step(cfg, r, step)
         except FloatingPointError as err:
-            last = checkpoints.latest()
-            raise FloatingPointError(
-                f"{err}; stopped before updating the model. Last good checkpoint: "
-                + (f"{last[1]} (step {last[0]}); continue from it with --resume after lowering lr"
-                   if last else "none (the failure came before the first save)")) from None
+            raise divergence(str(err), step + 1, checkpoints, cfg, accelerator.is_main_process) from None
         done, tokens_seen = step + 1, tokens_seen + tokens_per_step
-        record = {**dict(zip(LOSS_TERMS[cfg.objective], means.tolist())), "lr": lr,
+        record = {**dict(zip(LOSS_TERMS[cfg.objective], means.tolist())), "learning_rate": lr,
                   "tokens_per_s": tokens_per_step / (time.perf_counter() - t0), "tokens_seen": tokens_seen,
                   "epoch": done / r.plan.steps_per_epoch, **({"grad_norm": grad_norm} if grad_norm is not None else {})}
         if r.heldout is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or done == r.total_steps):
@@ -235,12 +252,15 @@ def run(cfg: DistillConfig) -> dict:
                         tok_s=f"{record['tokens_per_s']:.0f}")
         if done % cfg.log_every == 0 or done == r.total_steps or "heldout_loss" in record:
             metrics.log(done, **record)
+            if bar.disable:  # a log file, not a terminal: one line per logged step
+                shown = (*LOSS_TERMS[cfg.objective], "learning_rate")
+                accelerator.print(f"step {done}/{r.total_steps}: " + ", ".join(f"{k} {record[k]:.4g}" for k in shown))
         if done % cfg.save_every == 0 or done == r.total_steps:
             path = save_checkpoint(accelerator, checkpoints, done, {
-                "step": done, "tokens_seen": tokens_seen, "data": data_id,
+                "global_step": done, "tokens_seen": tokens_seen, "data": data_id,
                 "world_size": accelerator.num_processes, "loss": record["loss"]})
             if accelerator.is_main_process:
-                bar.write(f"saved checkpoint {path}")
+                tqdm.write(f"saved checkpoint {path}")
     bar.close()
     metrics.close()
     final = export_final(accelerator, r.student, r.tokenizer, output_dir)

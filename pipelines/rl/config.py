@@ -30,17 +30,17 @@ class RLConfig(TrainingConfig):
     policy: str | None = field_(None, "the model to align, and its frozen reference (Eq 14-15's θ_T): a "
                                       "distilled SpikingMamba (a distillation run's final/), or a dense Mamba2 "
                                       "for Table 2's baselines (dir or hub name); null builds a tiny random "
-                                      "TI-LIF student (tiny_policy) in OUTPUT_DIR, for tests")
+                                      "TI-LIF student (tiny_policy) in OUTPUT_DIR, for tests", path=True)
     tiny_policy: dict = field_({}, "shape of the tiny policy built when policy is null (keyword arguments "
                                    "of models.tiny.save_tiny_mamba2)")
-    tokenizer: str | None = field_(None, "tokenizer; null = the one saved with the policy")
+    tokenizer: str | None = field_(None, "tokenizer; null = the one saved with the policy", path=True)
     sgc: bool = field_(False, "false (the paper's Eq 14-15): plain DPO/KTO. true: keep a training-only SGC "
                               "branch on the policy's TI-LIF projections and add λ·L_hidden (not in the paper)")
     sgc_layers: list[int] | None = field_(None, "blocks with an SGC branch (Eq 10–11); null = first, middle, "
                                                 "last (§4.3), or the layers found in sgc_init")
     sgc_init: str | None = field_(None, "a distillation checkpoint dir (checkpoints/step-N of the run that "
                                         "produced the policy) to take the trained W' from; null re-initialises "
-                                        "W' from W (§4.2), since exported checkpoints hold no SGC weights")
+                                        "W' from W (§4.2), since exported checkpoints hold no SGC weights", path=True)
     hidden_weight: float = field_(1.0, "with sgc=true: λ in L = L_DPO/KTO + λ·L_hidden (Eq 10; as Eq 12's "
                                        "weight 1); unused with sgc=false")
     # --- objective (TRL) ----------------------------------------------------------------------------
@@ -51,9 +51,10 @@ class RLConfig(TrainingConfig):
     # --- data ---------------------------------------------------------------------------------------
     data: str | dict = field_("HuggingFaceH4/ultrafeedback_binarized", "preference data: hub name or local "
                               ".jsonl/.json/.parquet; or a mapping {path, name, split}. DPO needs "
-                              "prompt/chosen/rejected, KTO prompt/completion/label (or paired data, unpaired)")
+                              "prompt/chosen/rejected, KTO prompt/completion/label (or paired data, unpaired)",
+                              path=True)
     train_split: str = field_("train_prefs", "split of a hub dataset to train on (UltraFeedback: train_prefs)")
-    eval_data: str | dict | None = field_(None, "held-out preference data (same forms as data); null = none")
+    eval_data: str | dict | None = field_(None, "held-out preference data (same forms as data); null = none", path=True)
     eval_split: str = field_("test_prefs", "split of a hub eval_data (UltraFeedback: test_prefs)")
     max_length: int = field_(2048, "prompt + completion tokens kept per example (Appendix C: 2048); longer "
                                    "examples are cut at the end, ones whose prompt alone fills it dropped")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource, load_records
+from pipelines.data import DEFAULT_CHAT_TEMPLATE, DataSource, jsonl_rows, load_records
 
 REQUIRED = {"dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion", "label")}
 PAIRED = ("chosen", "rejected")
@@ -58,6 +58,37 @@ def check_columns(columns: list[str], loss: str, where: str) -> None:
     )
 
 
+def _valid_text(value) -> bool:
+    """A string, or chat turns ``[{role: str, content: str}, ...]``."""
+    return isinstance(value, str) or (isinstance(value, list) and bool(value) and all(
+        isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in value))
+
+
+def _check_text(value, column: str, row: str, where: str) -> None:
+    if not _valid_text(value):
+        found = f"no {column}" if value is None else f"{column}={value!r:.60}, not text"
+        raise ValueError(f"preference data {where}: {row} has {found}; {column} must be a string or chat turns "
+                         "[{role, content}] (fix or drop it)")
+
+
+TEXT_COLUMNS = ("prompt", *PAIRED, "completion")
+
+
+def check_values(records, where: str, source: DataSource) -> None:
+    """Every prompt / chosen / rejected / completion value is text (TRL would fail deep inside otherwise). A local
+    .jsonl file is checked line by line as written (``datasets`` may coerce a stray number into the column)."""
+    if Path(source.path).suffix == ".jsonl":
+        columns = [c for c in TEXT_COLUMNS if c in records.column_names]
+        for number, row in jsonl_rows(Path(source.path)):
+            for column in columns:
+                _check_text(row.get(column), column, f"line {number}", where)
+        return
+    for column in TEXT_COLUMNS:
+        if column in records.column_names:
+            for row, value in enumerate(records[column]):
+                _check_text(value, column, f"row {row + 1}", where)
+
+
 def _check_labels(dataset, where: str):
     """KTO labels must be booleans; 0/1 (equal to False/True) are converted."""
     from datasets import Value
@@ -79,8 +110,6 @@ def load_preferences(entry: str | dict, split: str, loss: str, seed: int, cache_
     if isinstance(entry, str) or "split" not in entry:
         source = dataclasses.replace(source, split=split)
     where = _describe(source)
-    if source.is_local and Path(source.path).is_file() and Path(source.path).stat().st_size == 0:
-        raise ValueError(f"preference data {where} is empty")  # datasets fails obscurely on empty files
     records = load_records(source, cache_dir)
     if len(records) == 0:
         raise ValueError(f"preference data {where} is empty")
@@ -89,6 +118,7 @@ def load_preferences(entry: str | dict, split: str, loss: str, seed: int, cache_
     paired = set(PAIRED) <= set(records.column_names)
     keep = [c for c in ("prompt", *PAIRED) if c in records.column_names] if paired else list(REQUIRED["kto"])
     records = records.select_columns(keep)
+    check_values(records, where, source)
     if paired and "prompt" in keep and _is_chat(first["chosen"]) and isinstance(first["prompt"], str):
         if first["chosen"][0]["role"] == "assistant":  # chat completions after a plain-text prompt
             records = records.map(lambda row: {"prompt": [{"role": "user", "content": row["prompt"]}]},

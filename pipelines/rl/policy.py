@@ -34,15 +34,17 @@ def resolve_policy(cfg) -> str:
     from transformers import AutoTokenizer
 
     from models import SpikingMambaForCausalLM
-    from pipelines.tiny import ensure_tiny_teacher
+    from pipelines.tiny import ensure_built, ensure_tiny_teacher
 
-    path = Path(cfg.output_dir) / "tiny_policy"
-    if not (path / "config.json").is_file():
-        teacher = ensure_tiny_teacher(Path(cfg.output_dir) / "tiny_teacher", seed=cfg.seed, **cfg.tiny_policy)
+    def build(tmp: Path) -> None:
+        teacher = ensure_tiny_teacher(Path(cfg.output_dir) / "tiny_teacher", seed=cfg.seed, key="tiny_policy",
+                                      **cfg.tiny_policy)
         student = SpikingMambaForCausalLM.from_pretrained(str(teacher), neuron="tilif", D=4, sgc_layers=[])
-        student.save_pretrained(path)
-        AutoTokenizer.from_pretrained(teacher).save_pretrained(path)
-    return str(path)
+        student.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(teacher).save_pretrained(tmp)
+
+    settings = {"seed": cfg.seed, **cfg.tiny_policy}
+    return str(ensure_built(Path(cfg.output_dir) / "tiny_policy", settings, build, "tiny_policy"))
 
 
 def load_tokenizer(cfg, policy_path: str):

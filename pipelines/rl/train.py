@@ -16,15 +16,15 @@ run here.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from pipelines.checkpointing import TRAINER_STATE, CheckpointManager, claim_output_dir, export_final
-from pipelines.config import config_to_dict, save_config
-from pipelines.metrics import MetricsWriter
+from pipelines.checkpointing import CheckpointManager, adopt_special_tokens, checkpoint_step, claim_output_dir, export_final, \
+    lock_output_dir, save_run_config
+from pipelines.config import config_to_dict
+from pipelines.metrics import MetricsWriter, interactive, quiet_progress_bars_in_logs
 from pipelines.rl import data as rl_data
 from pipelines.rl import policy as rl_policy
 from pipelines.rl.config import RLConfig
@@ -59,7 +59,7 @@ def trl_args(cfg: RLConfig):
         dataloader_pin_memory=torch.cuda.is_available() and not cfg.cpu,
         logging_steps=cfg.log_every, logging_nan_inf_filter=False, save_strategy="steps", save_steps=cfg.save_every,
         eval_strategy="steps" if cfg.eval_data and cfg.eval_every else "no", eval_steps=cfg.eval_every,
-        report_to="none", disable_tqdm=False, beta=cfg.beta, max_length=cfg.max_length,
+        report_to="none", disable_tqdm=not interactive(), beta=cfg.beta, max_length=cfg.max_length,
         dataset_num_proc=cfg.num_proc,
     )
     if cfg.loss == "dpo":
@@ -86,14 +86,17 @@ class Alignment:
     output_dir: Path
     resume_from: Path | None
     resume_step: int | None
+    lock: object  # the open OUTPUT_DIR/.lock of the main process (None elsewhere)
 
 
 def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
     """Claim the output directory, load policy/reference/tokenizer/data and configure TRL (nothing trained).
     ``callbacks``: extra transformers ``TrainerCallback``s."""
     output_dir = Path(cfg.output_dir)
-    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.RESUMABLE_CHANGES)
+    quiet_progress_bars_in_logs()
     args = trl_args(cfg)
+    lock = lock_output_dir(output_dir) if args.should_save else None
+    resume_from = claim_output_dir(output_dir, config_to_dict(cfg), cfg.resume, cfg.resumable_changes())
     with args.main_process_first(desc="policy and data"):
         policy_path = rl_policy.resolve_policy(cfg)
         tokenizer = rl_policy.load_tokenizer(cfg, policy_path)
@@ -107,18 +110,20 @@ def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
         raise ValueError(f"tokenizer mismatch: {len(tokenizer)} tokens but the policy {policy_path!r} has only "
                          f"{policy.config.vocab_size} embeddings; use the tokenizer it was distilled with")
     reference = rl_policy.load_reference(policy_path)
+    for model in (policy, reference):
+        adopt_special_tokens(model, tokenizer)  # as TRL would, silently; the export's generate stops at EOS
 
     checkpoints = CheckpointManager(output_dir / "checkpoints", cfg.keep_last)
-    resume_step = json.loads((resume_from / TRAINER_STATE).read_text())["global_step"] if resume_from else None
+    resume_step = checkpoint_step(resume_from) if resume_from else None
     if args.should_save:
         checkpoints.remove_partial()
-        save_config(cfg, output_dir / "config.yaml")
+        save_run_config(cfg, output_dir, resume_step)
     metrics = MetricsWriter(output_dir, enabled=args.should_save, resume_step=resume_step,
                             tensorboard=cfg.tensorboard)
     trainer = TRAINERS[cfg.loss](
         model=policy, ref_model=reference, args=args, train_dataset=train, eval_dataset=held_out,
         processing_class=tokenizer, callbacks=[MetricsCallback(metrics), *callbacks],
-        hidden_weight=cfg.hidden_weight, checkpoints=checkpoints)
+        hidden_weight=cfg.hidden_weight, checkpoints=checkpoints, cfg=cfg)
     if len(trainer.train_dataset) < cfg.global_batch_size:
         raise ValueError(f"the data is too short: {len(trainer.train_dataset)} usable examples in {cfg.data!r}, "
                          f"fewer than one global batch of {cfg.global_batch_size} (examples whose prompt alone "
@@ -131,7 +136,7 @@ def build(cfg: RLConfig, callbacks: tuple = ()) -> Alignment:
               f"{len(trainer.train_dataset):,} examples; {cfg.global_batch_size} per step = {args.world_size} "
               f"process(es) x {args.gradient_accumulation_steps} accumulation x {cfg.micro_batch_size}"
               + (f"; resuming from {resume_from}" if resume_from else ""))
-    return Alignment(trainer, tokenizer, metrics, output_dir, resume_from, resume_step)
+    return Alignment(trainer, tokenizer, metrics, output_dir, resume_from, resume_step, lock)
 
 
 def run(cfg: RLConfig, callbacks: tuple = ()) -> dict:
@@ -142,9 +147,11 @@ def run(cfg: RLConfig, callbacks: tuple = ()) -> dict:
         result = trainer.train(resume_from_checkpoint=str(job.resume_from) if job.resume_from else None)
         if trainer.eval_dataset is not None and not cfg.eval_every:
             trainer.evaluate()
+        final = export_final(trainer.accelerator, trainer.model_wrapped, job.tokenizer, job.output_dir)
     finally:
         job.metrics.close()
-    final = export_final(trainer.accelerator, trainer.model_wrapped, job.tokenizer, job.output_dir)
+        if job.lock is not None:
+            job.lock.close()
     if trainer.args.should_log:
         print(f"final model and tokenizer: {final}")
     return {"steps": trainer.state.global_step, "start_step": job.resume_step or 0, "final": str(final),

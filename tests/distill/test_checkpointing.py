@@ -49,7 +49,7 @@ def test_claim_output_dir(tmp_path):
         claim_output_dir(tmp_path, cfg, False, {"resume"})
     make_step(CheckpointManager(tmp_path / "checkpoints", 1), 5)
     assert claim_output_dir(tmp_path, {**cfg, "resume": True}, True, {"resume"}).name == "step-00000005"
-    with pytest.raises(ValueError, match=r"differs in\n  lr: 0.001 -> 0.002"):
+    with pytest.raises(ValueError, match=r"differs in lr: 0.001 -> 0.002\. Pass --allow-config-change lr"):
         claim_output_dir(tmp_path, {**cfg, "lr": 2e-3}, True, {"resume"})
 
 

@@ -26,7 +26,7 @@ def reference(teacher_dir, tmp_path_factory):
 
 
 def losses(output_dir):
-    return [(r["step"], r["loss"], r["loss_kl"], r["loss_hidden"], r["lr"]) for r in read_metrics(output_dir)]
+    return [(r["step"], r["loss"], r["loss_kl"], r["loss_hidden"], r["learning_rate"]) for r in read_metrics(output_dir)]
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(reference, teacher_dir, tmp_path):
@@ -57,7 +57,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(reference, teacher_dir, tmp
             assert (reference / name).read_bytes() == (out / name).read_bytes()
     assert losses(out) == losses(reference)  # one trajectory in metrics.jsonl, identical numbers
     state = json.loads((out / "checkpoints/step-00000012/trainer_state.json").read_text())
-    assert state["step"] == 12 and state["tokens_seen"] == 12 * 4 * 32
+    assert state["global_step"] == 12 and state["tokens_seen"] == 12 * 4 * 32
 
 
 def free_port() -> int:

@@ -76,9 +76,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(teacher_dir, t
         return (loss * float("nan"), kl, hidden) if calls["n"] >= 5 else (loss, kl, hidden)  # step 3
 
     monkeypatch.setattr(train, "micro_batch_loss", poisoned)
-    with pytest.raises(FloatingPointError, match=r"non-finite loss at step 3: L=nan.*step-00000002 \(step 2\)"):
+    with pytest.raises(FloatingPointError, match=r"diverged at step 3: non-finite loss L=nan.*weights of step 2: "
+                                                 r"step-00000002 renamed.*step-00000001 \(step 1\)"):
         run_in_process(small_config(teacher_dir, tmp_path, "save_every=1"))
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000001", "step-00000002"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000001", "step-00000002.diverged"]
 
 
 def test_vocabulary_and_tokenizer_mismatches_are_reported(teacher_dir, tmp_path):
