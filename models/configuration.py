@@ -79,8 +79,13 @@ class SpikingMambaConfig(PretrainedConfig):
     use_cache: bool = True
 
     def __post_init__(self, **kwargs):
+        if not (isinstance(self.dt_limit, (list, tuple)) and len(self.dt_limit) == 2
+                and all(isinstance(v, (int, float)) for v in self.dt_limit)):
+            raise ValueError(f"dt_limit must be [low, high] (numbers), got {self.dt_limit!r}")
+        if not (isinstance(self.sgc_layers, (list, tuple)) and all(isinstance(i, int) for i in self.sgc_layers)):
+            raise ValueError(f"sgc_layers must be a list of block indices, got {self.sgc_layers!r}")
         self.dt_limit = [float(v) for v in self.dt_limit]
-        self.sgc_layers = sorted({int(i) for i in self.sgc_layers})
+        self.sgc_layers = sorted(set(self.sgc_layers))
         super().__post_init__(**kwargs)
         self.validate()
 
