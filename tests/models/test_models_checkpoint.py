@@ -447,3 +447,57 @@ def test_save_pretrained_state_dict_with_foreign_names_is_refused(teacher_dir, t
     with pytest.raises(ValueError, match=r"tensors \['module\.backbone.*not in this model"):
         m.save_pretrained(tmp_path / "bad", state_dict=wrapped)
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+STOCK_LOAD = """
+import sys, torch
+from transformers import AutoModelForCausalLM
+assert "models" not in sys.modules  # stock transformers: nothing of this project imported yet
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)
+with torch.no_grad():
+    torch.save(model(torch.load(sys.argv[2])).logits, sys.argv[3])
+print(type(model).__module__, type(model).__name__)
+"""
+
+
+def _stock_python(tmp_path, *args):
+    """A fresh interpreter (this worktree importable, transformers' module cache in tmp_path)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_stock_transformers_loads_a_saved_student(teacher_dir, tmp_path, ids):
+    """auto_map + modeling_spiking_mamba.py: AutoModelForCausalLM(trust_remote_code=True) in a fresh
+    interpreter gives our class and our logits; without trust_remote_code transformers names the fix."""
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif")
+    m.save_pretrained(tmp_path / "s")
+    cfg = json.load(open(tmp_path / "s" / "config.json"))
+    assert cfg["auto_map"] == {"AutoConfig": "modeling_spiking_mamba.SpikingMambaConfig",
+                               "AutoModelForCausalLM": "modeling_spiking_mamba.SpikingMambaForCausalLM"}
+    torch.save(ids, tmp_path / "ids.pt")
+    run = _stock_python(tmp_path, STOCK_LOAD, str(tmp_path / "s"), str(tmp_path / "ids.pt"), str(tmp_path / "out.pt"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["models.modeling", "SpikingMambaForCausalLM"]
+    with torch.no_grad():
+        assert torch.equal(torch.load(tmp_path / "out.pt"), m(ids).logits)
+    refused = _stock_python(tmp_path, "import sys; from transformers import AutoModelForCausalLM; "
+                                      "AutoModelForCausalLM.from_pretrained(sys.argv[1])", str(tmp_path / "s"))
+    assert refused.returncode != 0 and "trust_remote_code=True" in refused.stderr
+
+
+def test_saving_after_a_remote_code_load_ships_the_same_remote_code(teacher_dir, tmp_path):
+    """transformers registers a remote-code class for its Auto class after loading; a later save must still
+    write modeling_spiking_mamba.py, not a copy of models/modeling.py."""
+    SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="lif").save_pretrained(tmp_path / "a")
+    auto = AutoModelForCausalLM.from_pretrained(tmp_path / "a", trust_remote_code=True)
+    SpikingMambaConfig.register_for_auto_class()  # what AutoConfig does with remote code
+    SpikingMambaForCausalLM.register_for_auto_class()
+    auto.save_pretrained(tmp_path / "b")
+    assert sorted(os.listdir(tmp_path / "b")) == ["config.json", "generation_config.json", "model.safetensors",
+                                                  "modeling_spiking_mamba.py"]
+    assert json.load(open(tmp_path / "b" / "config.json"))["auto_map"]["AutoConfig"].startswith("modeling_spiking_mamba.")
