@@ -142,7 +142,7 @@ def _add_paper_tables(sub):
     p = sub.add_parser("paper-tables", help="reproduce Tables 8 and 9 (ours vs paper, every row)")
     p.add_argument("--rates", choices=("used", "printed"), default="used",
                    help="'used': the rates the paper's energy columns were computed with; 'printed': as printed")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", metavar="FILE.png", help="Figure 2 from the reproduced rows")
     p.set_defaults(run=_run_paper_tables)
 
@@ -170,11 +170,11 @@ def _run_paper_tables(args) -> int:
 def _add_neuron_demo(sub):
     p = sub.add_parser("neuron-demo", help="LIF / I-LIF / TI-LIF on random input: spike raster PNG + JSON")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--tokens", type=int, default=16)
-    p.add_argument("--channels", type=int, default=32)
-    p.add_argument("--D", type=int, default=4)
+    p.add_argument("--tokens", type=int, default=16, help="time steps (tokens) of random input")
+    p.add_argument("--channels", type=int, default=32, help="neurons per kind")
+    p.add_argument("--D", type=int, default=4, help="largest integer output of I-LIF / TI-LIF (LIF: 1)")
     p.add_argument("--scale", type=float, default=2.0, help="input = scale · N(0, 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.set_defaults(run=_run_neuron_demo)
 
 
@@ -234,20 +234,22 @@ def _add_model_commands(sub):
     p = sub.add_parser("histograms", help="Figures 5-7: final-block output histograms of several checkpoints")
     p.add_argument("--model", required=True, action="append", metavar="NAME=PATH",
                    help="repeat: e.g. --model teacher=ckpt/t --model tilif=ckpt/s (the first is the reference)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--bins", type=int, default=200)
+    p.add_argument("--out", required=True, help="output directory for the PNG figure and its JSON")
+    p.add_argument("--bins", type=int, default=200, help="histogram bins")
     _add_text_args(p)
     p.set_defaults(run=_run_histograms, max_tokens=512)
     p = _model_parser(sub, "clamp", "Table 7: clamp each channel's max of u or y to 0/1, report the perplexity drop",
                       _run_clamp, 4096)
     p.add_argument("--layers", type=int, nargs="+", help="clamp only these layers (default: all)")
-    p.add_argument("--criterion", choices=("max", "absmax"), default="max")
+    p.add_argument("--criterion", choices=("max", "absmax"), default="max",
+                   help="which channel maximum is clamped: the largest value or the largest |value|")
 
 
 def _run_firing_rates(args) -> int:
-    from analysis.firing_rates import count_accumulates, measure_firing_rates, plot_firing_rates
+    from analysis.firing_rates import count_accumulates, measure_firing_rates, plot_firing_rates, require_neurons
 
     model, ids, note = _load(args)
+    require_neurons(model, "firing rates to measure")
     if args.spike_driven:
         result = count_accumulates(model, ids, args.seq_len)
     else:
@@ -320,6 +322,15 @@ def _run_clamp(args) -> int:
     return 0
 
 
+class _ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default where it has one (not for None / off flags)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or isinstance(action, argparse._HelpAction):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv=None) -> int:
     """Parse and run one command; errors the user can fix print one line (`models.errors.run_command`)."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
@@ -327,6 +338,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_energy, _add_paper_tables, _add_neuron_demo, _add_model_commands):
         add(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _ShowDefaults
     return run_command(lambda args: (parsed := parser.parse_args(args)).run(parsed), argv)
 
 

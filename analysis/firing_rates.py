@@ -51,6 +51,15 @@ def neuron_sites(model) -> dict:
     return {f"{site.name}.neuron": site for site in model.spiking_projections()}
 
 
+def require_neurons(model, what: str) -> dict:
+    """`neuron_sites`, or a ValueError naming the checkpoint when it has none (a Mamba2 teacher)."""
+    sites = neuron_sites(model)
+    if not sites:
+        raise ValueError(f"{model.config.name_or_path or 'the model'} has no spiking neurons (neuron_in = neuron_out "
+                         f"= 'none': a Mamba2 teacher), so there are no {what}; pass a student checkpoint")
+    return sites
+
+
 def mean_ci95(values: list[float]) -> tuple[float, list[float] | None]:
     """(mean, [low, high]) of ``values``: Student-t 95 % interval of the mean, None for fewer than 2 values."""
     n = len(values)

@@ -87,14 +87,12 @@ def model_spike_trains(model, input_ids: torch.Tensor, layers=None) -> dict[str,
     mode is restored afterwards."""
     from spikingjelly.activation_based.monitor import OutputMonitor
 
-    from analysis.firing_rates import neuron_sites
+    from analysis.firing_rates import require_neurons
     from analysis.probes import layer_indices
     from models.shape import SIDES
     from neurons import SpikingNode
 
-    sites = neuron_sites(model)
-    if not sites:
-        raise ValueError("the model has no spiking neurons (a teacher): there are no spikes to draw")
+    sites = require_neurons(model, "spikes to draw")
     chosen = set(layer_indices(model, layers))
     was = any(site.module.spike_driven for site in sites.values())
     model.eval().set_spike_driven(True)

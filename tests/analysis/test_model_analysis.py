@@ -273,3 +273,29 @@ def test_model_cli_commands_write_their_numbers(checkpoints, tmp_path, capsys):
     assert rep["measured"]["tokens"] == 40 and rep["ratio"] > 1
     for file in ("fr/firing_rates", "r/raster", "a/fig3_projection_inputs", "h/final_block_histograms", "c/clamp"):
         assert (tmp_path / f"{file}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("command", ["firing-rates", "raster"])
+def test_teacher_without_neurons_is_one_line_error(checkpoints, tmp_path, capsys, command):
+    """A model with neuron "none" has no spikes: one error line naming it, not an empty figure."""
+    assert main([command, "--model", str(checkpoints["teacher"]), "--text", str(checkpoints["text"]),
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {checkpoints['teacher']} has no spiking neurons (neuron_in = neuron_out = 'none'")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command, shown", [
+    ("firing-rates", ["--max-tokens MAX_TOKENS use at most this many tokens of --text (default: 2048)",
+                      "(default: 512)"]),
+    ("raster", ["(default: 32)", "neurons drawn per panel (default: 64)"]),
+    ("activations", ["(default: 512)", "tokens shown in the Figure 4 maps (default: 128)"]),
+    ("clamp", ["(default: 4096)", "(default: max)"]),
+    ("energy", ["(default: 4)", "(default: auto)"]),
+    ("neuron-demo", ["(default: 16)", "(default: 0)"]),
+])
+def test_help_shows_defaults(capsys, command, shown):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(s in text for s in shown) and "(default: None)" not in text and "(default: False)" not in text
