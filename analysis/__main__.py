@@ -265,12 +265,16 @@ def _run_firing_rates(args) -> int:
 
 
 def _run_raster(args) -> int:
+    from analysis.figures import sides_caption
     from analysis.raster import model_spike_trains, plot_rasters
+    from analysis.text import token_texts
 
     model, ids, note = _load(args)
     panels = model_spike_trains(model, ids[None], args.layers)
     png, js = plot_rasters(panels, Path(args.out) / "raster.png", args.max_neurons,
-                           title=f"{args.model}: {ids.numel()} tokens ({note})")
+                           title=f"spike-driven run on {ids.numel()} tokens ({note})",
+                           token_text=token_texts(ids, args.model, args.tokenizer), token_ids=ids.tolist(),
+                           caption=sides_caption() + "; red +1, blue −1 spikes", source=args.model)
     print(f"wrote {png} and {js}")
     return 0
 
