@@ -133,7 +133,9 @@ def _run_energy(args) -> int:
         from analysis.energy_figure import plot_energy
 
         label = args.config or args.model
-        png, js = plot_energy([{"label": f"{label} {neuron_in}", "report": rep, "sgc": None}], args.plot)
+        rates = "measured on " + args.text if args.model else f"fr_in {fr_in}, fr_out {fr_out}"
+        png, js = plot_energy([{"label": f"{label} {neuron_in}", "report": rep, "sgc": None}], args.plot,
+                              source=f"{label}, {neuron_in}/{neuron_out}, {rates}")
         print(f"wrote {png} and {js}", file=sys.stderr)
     return 0
 
@@ -162,7 +164,7 @@ def _run_paper_tables(args) -> int:
             fr_in, fr_out = row.effective_rates if args.rates == "used" else (row.fr_in, row.fr_out)
             rep = en.energy_report(en.preset(row.config), row.neuron, D=row.D, fr_in=fr_in, fr_out=fr_out)
             entries.append({"label": f"{row.config[7:]} {row.label}", "report": rep, "sgc": row.sgc})
-        png, js = plot_energy(entries, args.plot)
+        png, js = plot_energy(entries, args.plot, source=f"the paper's Tables 8-9, rates {args.rates}")
         print(f"wrote {png} and {js}", file=sys.stderr)
     return 0
 
