@@ -257,7 +257,7 @@ def _run_firing_rates(args) -> int:
     else:
         result = measure_firing_rates(model, ids, args.seq_len, progress=True)
     result["tokenizer_note"] = note
-    png, js = plot_firing_rates(result, Path(args.out) / "firing_rates.png")
+    png, js = plot_firing_rates(result, Path(args.out) / "firing_rates.png", source=args.model)
     print(f"fr_in {result['fr_in']} (95 % CI over windows {result['fr_in_ci95']})  fr_out {result['fr_out']} "
           f"({result['fr_out_ci95']})  spikes {result['spikes_total']} over {result['tokens']} tokens in "
           f"{len(result['windows']['tokens'])} windows" + (f"; ACs measured {result['ac_measured_total']}, "
@@ -285,7 +285,7 @@ def _run_activations(args) -> int:
     from analysis.activations import write_activation_figures
 
     model, ids, _ = _load(args)
-    paths = write_activation_figures(model, ids[None], args.out, args.layer, args.map_tokens)
+    paths = write_activation_figures(model, ids[None], args.out, args.layer, args.map_tokens, source=args.model)
     print("wrote " + ", ".join(p for ps in paths.values() for p in ps))
     return 0
 
@@ -303,7 +303,8 @@ def _run_histograms(args) -> int:
             raise ValueError(f"{path} tokenizes the text differently from the first model; pass --tokenizer")
         ids = these
     hist = final_block_histograms(models, ids[None], bins=args.bins)
-    png, js = plot_final_block_histograms(hist, Path(args.out) / "final_block_histograms.png")
+    png, js = plot_final_block_histograms(hist, Path(args.out) / "final_block_histograms.png",
+                                          source=", ".join(args.model))
     for name, h in hist["models"].items():
         print(f"{name:>12}: mean {h['mean']:+.4f} std {h['std']:.4f} skew {h['skewness']:+.3f} "
               f"overlap with first {h['overlap_with_first']:.3f}")
@@ -320,7 +321,7 @@ def _run_clamp(args) -> int:
     result = clamp_experiment(model, evaluate, layers=args.layers,
                               criterion=args.criterion)
     result["tokenizer_note"] = note
-    png, js = plot_clamp(result, Path(args.out) / "clamp.png")
+    png, js = plot_clamp(result, Path(args.out) / "clamp.png", source=args.model)
     print(f"baseline ppl {result['baseline']['ppl']:.3f}")
     for row in result["settings"]:
         print(f"{row['label']:>12}: ppl {row['metrics']['ppl']:.3f} ({row['diff']['ppl']:+.3f})")

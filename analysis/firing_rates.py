@@ -188,7 +188,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
     return result
 
 
-def plot_firing_rates(result: dict, png_path):
+def plot_firing_rates(result: dict, png_path, source: str | None = None):
     """Per-layer firing rates of the in_proj and out_proj inputs u and y (Table 12) and, for a spike-driven run, the accumulates measured
     (``ac_count``) beside ``#spikes · out_features``. The JSON beside the PNG is ``result``."""
     from analysis.figures import plt, save_figure
@@ -205,16 +205,18 @@ def plot_firing_rates(result: dict, png_path):
     axes[0, 0].set_ylabel("firing rate (Table 12)")
     mean = ", ".join(f"{s.rate} {result[s.rate]:.4f}" for s in SIDES.values() if result[s.rate] is not None)
     axes[0, 0].set_title(f"mean over layers: {mean}" if mean else "no neurons", fontsize=9)
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_ylim(0, axes[0, 0].get_ylim()[1] * 1.3)  # room for the legend
+    axes[0, 0].legend(fontsize=8, loc="upper right")
     if with_acs:
         entries = site_entries(result["layers"])
-        names = [e["module"].replace("backbone.layers.", "").replace("mixer.", "") for e in entries]
+        names = [f"layer {layer['layer']} · {SIDES[side].symbol}" for layer in result["layers"] for side in layer["sides"]]
         xs = range(len(entries))
         axes[0, 1].bar([x - width / 2 for x in xs], [e["ac_measured"] for e in entries], width, label="ac_count (measured)")
         axes[0, 1].bar([x + width / 2 for x in xs], [e["ac_estimate"] for e in entries], width, label="#spikes · out_features")
         axes[0, 1].set_xticks(list(xs))
-        axes[0, 1].set_xticklabels(names, rotation=60, ha="right", fontsize=6)
+        axes[0, 1].set_xticklabels(names, rotation=45, ha="right", fontsize=7)
         axes[0, 1].set_ylabel(f"accumulates over {result['tokens']} tokens")
-        axes[0, 1].legend(fontsize=8)
+        axes[0, 1].set_ylim(0, axes[0, 1].get_ylim()[1] * 1.3)
+        axes[0, 1].legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    return save_figure(fig, png_path, result)
+    return save_figure(fig, png_path, result, source=source)

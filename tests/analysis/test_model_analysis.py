@@ -299,3 +299,21 @@ def test_help_shows_defaults(capsys, command, shown):
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(s in text for s in shown) and "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_every_checkpoint_figure_names_its_source(checkpoints, tmp_path):
+    """Each figure's JSON (and the footer under it) names the checkpoint(s) it came from."""
+    c, text = checkpoints, str(checkpoints["text"])
+    common = ["--text", text, "--max-tokens", "32"]
+    runs = {
+        "fr/firing_rates.json": (["firing-rates", "--model", str(c["lif"])], str(c["lif"])),
+        "a/fig3_projection_inputs.json": (["activations", "--model", str(c["tilif"]), "--layer", "0"], str(c["tilif"])),
+        "h/final_block_histograms.json": (["histograms", "--model", f"teacher={c['teacher']}",
+                                           "--model", f"tilif={c['tilif']}"],
+                                          f"teacher={c['teacher']}, tilif={c['tilif']}"),
+        "c/clamp.json": (["clamp", "--model", str(c["ilif"]), "--layers", "0", "--seq-len", "16"], str(c["ilif"])),
+    }
+    for path, (argv, source) in runs.items():
+        assert main([*argv, *common, "--out", str(tmp_path / path.split("/")[0])]) == 0
+        assert json.loads((tmp_path / path).read_text())["source"] == source, path
+    assert json.loads((tmp_path / "a" / "fig4_magnitudes_layer0.json").read_text())["source"] == str(c["tilif"])
