@@ -21,10 +21,18 @@ def _atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _make_parent(path: Path) -> None:
+    """Create ``path``'s directory; one that exists as a file is a ValueError saying so."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"{parent} is a file, not a directory; pass an output directory (--out) that is not a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def write_json(path: str | os.PathLike, numbers: dict) -> Path:
     """Write ``numbers`` as indented JSON, atomically (tmp file + os.replace)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     _atomic_write(path, lambda p: p.write_text(json.dumps(numbers, indent=2, allow_nan=True) + "\n"))
     return path
 
@@ -44,7 +52,7 @@ def save_figure(fig, png_path: str | os.PathLike, numbers: dict, dpi: int = 120,
     png = Path(png_path)
     if png.suffix.lower() != ".png":
         raise ValueError(f"figure path {str(png)!r} must end in .png")
-    png.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(png)
     if source is not None:
         fig.text(0.005, 0.0, f"source: {source}", fontsize=7, color="0.3", ha="left", va="top")
         numbers = {"source": source, **numbers}

@@ -67,7 +67,7 @@ def mean_ci95(values: list[float]) -> tuple[float, list[float] | None]:
     if n < 2:
         return mean, None
     half = stats.t.ppf(0.975, n - 1) * stats.tstd(values) / n ** 0.5
-    return mean, [mean - half, mean + half]
+    return mean, [float(mean - half), float(mean + half)]
 
 
 def site_entries(layers: list[dict]) -> list[dict]:

@@ -32,6 +32,8 @@ def raster_grid(spikes: torch.Tensor) -> torch.Tensor:
 def raster_numbers(spikes: torch.Tensor, max_neurons: int | None = None) -> dict:
     """What a raster panel shows: counts per polarity over all neurons and over the neurons drawn (the first
     ``max_neurons``, listed in ``neurons_drawn``), spikes per token, and the drawn grid itself."""
+    if max_neurons is not None and max_neurons < 1:
+        raise ValueError(f"max_neurons={max_neurons} must be >= 1 (or None: all neurons)")
     D, L, N = spikes.shape
     shown = spikes[..., :max_neurons] if max_neurons else spikes
     return {

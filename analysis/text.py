@@ -45,11 +45,11 @@ def tokenize(
 
     A ``checkpoint`` that is not a local directory is a hub name: its tokenizer must be named with
     ``tokenizer`` (the state-spaces/mamba2-* repos ship none; they use EleutherAI/gpt-neox-20b)."""
+    if max_tokens is not None and max_tokens < 2:
+        raise ValueError(f"max_tokens={max_tokens} must be >= 2 (or None: the whole text)")
     source = _tokenizer_source(checkpoint, tokenizer)
     if source is not None:
-        from transformers import AutoTokenizer
-
-        ids = AutoTokenizer.from_pretrained(source)(text)["input_ids"]
+        ids = _auto_tokenizer(source)(text)["input_ids"]
         note = f"tokenizer: {source}"
     else:
         ids = list(text.encode("utf-8"))
@@ -74,14 +74,22 @@ def _tokenizer_source(checkpoint, tokenizer) -> str | None:
     return str(checkpoint) if any((Path(checkpoint) / f).is_file() for f in _TOKENIZER_FILES) else None
 
 
+def _auto_tokenizer(source: str):
+    """AutoTokenizer of a local dir or hub id; a missing dir / unreachable hub is `models.hub`'s one error."""
+    from transformers import AutoTokenizer
+
+    from models.hub import resolve_dir
+
+    return AutoTokenizer.from_pretrained(resolve_dir(source, allow_patterns=["*.json", "*.txt", "*.model"],
+                                                     holds="the tokenizer files"))
+
+
 def token_texts(ids: torch.Tensor, checkpoint=None, tokenizer: str | None = None) -> list[str]:
     """Each id of ``ids`` [N] as the text it stands for, decoded by the tokenizer :func:`tokenize` used
     (byte-level: the byte, \\xNN when it is not printable ASCII)."""
     source = _tokenizer_source(checkpoint, tokenizer)
     if source is not None:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(source)
+        tok = _auto_tokenizer(source)
         return [tok.decode([i]) for i in ids.tolist()]
     return [chr(i) if 32 <= i < 127 else f"\\x{i:02x}" for i in ids.tolist()]
 

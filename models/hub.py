@@ -23,11 +23,13 @@ def _looks_like_path(name: str) -> bool:
     return False
 
 
-def resolve_dir(name_or_path, *, allow_patterns: list[str] | None = None, revision=None, cache_dir=None,
-                token=None, local_files_only=False, subfolder="", force_download=False) -> str:
+def resolve_dir(name_or_path, *, allow_patterns: list[str] | None = None, holds: str = "config.json and the weights",
+                revision=None, cache_dir=None, token=None, local_files_only=False, subfolder="",
+                force_download=False) -> str:
     """The local directory of ``name_or_path``: itself if it is a directory, else the snapshot of that hub
     repo id (only the files matching ``allow_patterns``, under ``subfolder``). ``subfolder`` and
-    ``revision`` have transformers' meaning; a ``revision`` other than None / "main" needs a hub repo."""
+    ``revision`` have transformers' meaning; a ``revision`` other than None / "main" needs a hub repo.
+    ``holds``: what the directory should hold, for the errors."""
     path = os.fspath(name_or_path)
     subfolder = (subfolder or "").strip("/")
     if os.path.isdir(path):
@@ -39,10 +41,10 @@ def resolve_dir(name_or_path, *, allow_patterns: list[str] | None = None, revisi
             raise FileNotFoundError(f"subfolder={subfolder!r}: {directory} is not a directory")
         return directory
     if os.path.exists(path):
-        raise ValueError(f"{path} is a file; pass the directory that holds config.json and the weights")
+        raise ValueError(f"{path} is a file; pass the directory that holds {holds}")
     if _looks_like_path(path):
         raise FileNotFoundError(f"{path}: no such directory (and not a hub repo id like {EXAMPLE_HUB_ID!r}); "
-                                "pass the directory that holds config.json and the weights")
+                                f"pass the directory that holds {holds}")
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
@@ -57,8 +59,7 @@ def resolve_dir(name_or_path, *, allow_patterns: list[str] | None = None, revisi
                "local_files_only=True" if local_files_only else "no connection")
         raise FileNotFoundError(
             f"{path!r} is not a local directory, and the Hugging Face hub is unreachable ({why}) with no cached "
-            "copy of it; pass the local directory that holds config.json and the weights, or fetch it once with "
-            "network access") from None
+            f"copy of it; pass the local directory that holds {holds}, or fetch it once with network access") from None
     except GatedRepoError:
         raise FileNotFoundError(f"{path!r} is not a local directory, and hub repo {path} is gated; accept its "
                                 "terms on huggingface.co and log in (hf auth login)") from None
@@ -71,5 +72,5 @@ def resolve_dir(name_or_path, *, allow_patterns: list[str] | None = None, revisi
     except OSError as err:  # other HTTP / disk failures: keep their own words
         raise FileNotFoundError(f"{path!r} is not a local directory, and fetching it from the Hugging Face hub "
                                 f"failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                                "pass a local checkpoint directory") from err
+                                f"pass the local directory that holds {holds}") from err
     return os.path.join(root, subfolder) if subfolder else root

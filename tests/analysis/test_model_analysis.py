@@ -317,3 +317,30 @@ def test_every_checkpoint_figure_names_its_source(checkpoints, tmp_path):
         assert main([*argv, *common, "--out", str(tmp_path / path.split("/")[0])]) == 0
         assert json.loads((tmp_path / path).read_text())["source"] == source, path
     assert json.loads((tmp_path / "a" / "fig4_magnitudes_layer0.json").read_text())["source"] == str(c["tilif"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["raster", "--prompt", "hi", "--max-neurons", "0"], r"max_neurons=0 must be >= 1"),
+    (["firing-rates", "--max-tokens", "0"], r"max_tokens=0 must be >= 2"),
+    (["firing-rates", "--tokenizer", "{tmp}/nowhere"], r"{tmp}/nowhere: no such directory .*the tokenizer files"),
+    (["firing-rates", "--text", "{tmp}/binary.txt"], r"text file '{tmp}/binary.txt' is not UTF-8 text"),
+    (["firing-rates", "--text", "{tmp}/empty.txt"], r"text file '{tmp}/empty.txt' is empty"),
+    (["raster", "--prompt", "hi", "--out", "{tmp}/a_file"], r"{tmp}/a_file is a file, not a directory"),
+])
+def test_bad_analysis_inputs_are_one_line(checkpoints, tmp_path, capsys, argv, message):
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "a_file").write_text("")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    defaults = {"--model": str(checkpoints["tilif"]), "--out": str(tmp_path / "out")}
+    if "--prompt" not in argv:
+        defaults["--text"] = str(checkpoints["text"])
+    for flag, value in defaults.items():
+        if flag not in argv:
+            argv += [flag, value]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after "CKPT: N tokens; tokenizer ..." where the model loaded
+    assert last.startswith("error: ") and "Traceback" not in err
+    import re
+    assert re.search(message.replace("{tmp}", re.escape(str(tmp_path))), last), last
