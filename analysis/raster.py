@@ -89,9 +89,10 @@ def plot_rasters(panels: dict[str, torch.Tensor], png_path: str | os.PathLike, m
         ax.set_ylim(num["neurons_shown"] - 0.5, -0.5)
         ax.set_ylabel("neuron")
         ax.set_title(_panel_title(name, num), fontsize=8)
+    (steps, *others) = {num["micro_steps"] for num in numbers.values()}
+    steps = "D micro-steps" if others else f"{steps} micro-step{'s' if steps > 1 else ''}"
     axes[-1, 0].set_xlabel(("token" if token_text is not None else "token index")
-                           + f" (each column group: its {numbers[next(iter(numbers))]['micro_steps']} micro-steps)"
-                           + (f"\n{caption}" if caption else ""))
+                           + f" (each column group: its {steps})" + (f"\n{caption}" if caption else ""))
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, markerscale=3)
     if title:
         fig.suptitle(title, fontsize=9)
