@@ -133,7 +133,9 @@ def _run_energy(args) -> int:
         from analysis.energy_figure import plot_energy
 
         label = args.config or args.model
-        png, js = plot_energy([{"label": f"{label} {neuron_in}", "report": rep, "sgc": None}], args.plot)
+        rates = "measured on " + args.text if args.model else f"fr_in {fr_in}, fr_out {fr_out}"
+        png, js = plot_energy([{"label": f"{label} {neuron_in}", "report": rep, "sgc": None}], args.plot,
+                              source=f"{label}, {neuron_in}/{neuron_out}, {rates}")
         print(f"wrote {png} and {js}", file=sys.stderr)
     return 0
 
@@ -142,7 +144,7 @@ def _add_paper_tables(sub):
     p = sub.add_parser("paper-tables", help="reproduce Tables 8 and 9 (ours vs paper, every row)")
     p.add_argument("--rates", choices=("used", "printed"), default="used",
                    help="'used': the rates the paper's energy columns were computed with; 'printed': as printed")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", metavar="FILE.png", help="Figure 2 from the reproduced rows")
     p.set_defaults(run=_run_paper_tables)
 
@@ -162,7 +164,7 @@ def _run_paper_tables(args) -> int:
             fr_in, fr_out = row.effective_rates if args.rates == "used" else (row.fr_in, row.fr_out)
             rep = en.energy_report(en.preset(row.config), row.neuron, D=row.D, fr_in=fr_in, fr_out=fr_out)
             entries.append({"label": f"{row.config[7:]} {row.label}", "report": rep, "sgc": row.sgc})
-        png, js = plot_energy(entries, args.plot)
+        png, js = plot_energy(entries, args.plot, source=f"the paper's Tables 8-9, rates {args.rates}")
         print(f"wrote {png} and {js}", file=sys.stderr)
     return 0
 
@@ -170,11 +172,11 @@ def _run_paper_tables(args) -> int:
 def _add_neuron_demo(sub):
     p = sub.add_parser("neuron-demo", help="LIF / I-LIF / TI-LIF on random input: spike raster PNG + JSON")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--tokens", type=int, default=16)
-    p.add_argument("--channels", type=int, default=32)
-    p.add_argument("--D", type=int, default=4)
+    p.add_argument("--tokens", type=int, default=16, help="time steps (tokens) of random input")
+    p.add_argument("--channels", type=int, default=32, help="neurons per kind")
+    p.add_argument("--D", type=int, default=4, help="largest integer output of I-LIF / TI-LIF (LIF: 1)")
     p.add_argument("--scale", type=float, default=2.0, help="input = scale · N(0, 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.set_defaults(run=_run_neuron_demo)
 
 
@@ -234,26 +236,28 @@ def _add_model_commands(sub):
     p = sub.add_parser("histograms", help="Figures 5-7: final-block output histograms of several checkpoints")
     p.add_argument("--model", required=True, action="append", metavar="NAME=PATH",
                    help="repeat: e.g. --model teacher=ckpt/t --model tilif=ckpt/s (the first is the reference)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--bins", type=int, default=200)
+    p.add_argument("--out", required=True, help="output directory for the PNG figure and its JSON")
+    p.add_argument("--bins", type=int, default=200, help="histogram bins")
     _add_text_args(p)
     p.set_defaults(run=_run_histograms, max_tokens=512)
     p = _model_parser(sub, "clamp", "Table 7: clamp each channel's max of u or y to 0/1, report the perplexity drop",
                       _run_clamp, 4096)
     p.add_argument("--layers", type=int, nargs="+", help="clamp only these layers (default: all)")
-    p.add_argument("--criterion", choices=("max", "absmax"), default="max")
+    p.add_argument("--criterion", choices=("max", "absmax"), default="max",
+                   help="which channel maximum is clamped: the largest value or the largest |value|")
 
 
 def _run_firing_rates(args) -> int:
-    from analysis.firing_rates import count_accumulates, measure_firing_rates, plot_firing_rates
+    from analysis.firing_rates import count_accumulates, measure_firing_rates, plot_firing_rates, require_neurons
 
     model, ids, note = _load(args)
+    require_neurons(model, "firing rates to measure")
     if args.spike_driven:
         result = count_accumulates(model, ids, args.seq_len)
     else:
         result = measure_firing_rates(model, ids, args.seq_len, progress=True)
     result["tokenizer_note"] = note
-    png, js = plot_firing_rates(result, Path(args.out) / "firing_rates.png")
+    png, js = plot_firing_rates(result, Path(args.out) / "firing_rates.png", source=args.model)
     print(f"fr_in {result['fr_in']} (95 % CI over windows {result['fr_in_ci95']})  fr_out {result['fr_out']} "
           f"({result['fr_out_ci95']})  spikes {result['spikes_total']} over {result['tokens']} tokens in "
           f"{len(result['windows']['tokens'])} windows" + (f"; ACs measured {result['ac_measured_total']}, "
@@ -263,12 +267,16 @@ def _run_firing_rates(args) -> int:
 
 
 def _run_raster(args) -> int:
+    from analysis.figures import sides_caption
     from analysis.raster import model_spike_trains, plot_rasters
+    from analysis.text import token_texts
 
     model, ids, note = _load(args)
     panels = model_spike_trains(model, ids[None], args.layers)
     png, js = plot_rasters(panels, Path(args.out) / "raster.png", args.max_neurons,
-                           title=f"{args.model}: {ids.numel()} tokens ({note})")
+                           title=f"spike-driven run on {ids.numel()} tokens ({note})",
+                           token_text=token_texts(ids, args.model, args.tokenizer), token_ids=ids.tolist(),
+                           caption=sides_caption() + "; red +1, blue −1 spikes", source=args.model)
     print(f"wrote {png} and {js}")
     return 0
 
@@ -277,7 +285,7 @@ def _run_activations(args) -> int:
     from analysis.activations import write_activation_figures
 
     model, ids, _ = _load(args)
-    paths = write_activation_figures(model, ids[None], args.out, args.layer, args.map_tokens)
+    paths = write_activation_figures(model, ids[None], args.out, args.layer, args.map_tokens, source=args.model)
     print("wrote " + ", ".join(p for ps in paths.values() for p in ps))
     return 0
 
@@ -295,7 +303,8 @@ def _run_histograms(args) -> int:
             raise ValueError(f"{path} tokenizes the text differently from the first model; pass --tokenizer")
         ids = these
     hist = final_block_histograms(models, ids[None], bins=args.bins)
-    png, js = plot_final_block_histograms(hist, Path(args.out) / "final_block_histograms.png")
+    png, js = plot_final_block_histograms(hist, Path(args.out) / "final_block_histograms.png",
+                                          source=", ".join(args.model))
     for name, h in hist["models"].items():
         print(f"{name:>12}: mean {h['mean']:+.4f} std {h['std']:.4f} skew {h['skewness']:+.3f} "
               f"overlap with first {h['overlap_with_first']:.3f}")
@@ -312,12 +321,21 @@ def _run_clamp(args) -> int:
     result = clamp_experiment(model, evaluate, layers=args.layers,
                               criterion=args.criterion)
     result["tokenizer_note"] = note
-    png, js = plot_clamp(result, Path(args.out) / "clamp.png")
+    png, js = plot_clamp(result, Path(args.out) / "clamp.png", source=args.model)
     print(f"baseline ppl {result['baseline']['ppl']:.3f}")
     for row in result["settings"]:
         print(f"{row['label']:>12}: ppl {row['metrics']['ppl']:.3f} ({row['diff']['ppl']:+.3f})")
     print(f"wrote {png} and {js}")
     return 0
+
+
+class _ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default where it has one (not for None / off flags)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or isinstance(action, argparse._HelpAction):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def main(argv=None) -> int:
@@ -327,6 +345,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_energy, _add_paper_tables, _add_neuron_demo, _add_model_commands):
         add(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _ShowDefaults
     return run_command(lambda args: (parsed := parser.parse_args(args)).run(parsed), argv)
 
 

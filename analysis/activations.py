@@ -110,7 +110,7 @@ def final_block_histograms(models: dict, input_ids: torch.Tensor, bins: int = 20
 
 # ---------------------------------------------------------------- figures ---------------------------
 
-def plot_projection_stats(stats: dict, png_path: str | os.PathLike):
+def plot_projection_stats(stats: dict, png_path: str | os.PathLike, source: str | None = None):
     """Figure 3: per-layer box plots (box 25–75 %, whiskers 1–99 %, dots min/max) of u and y."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, side in zip(axes, SIDES.values()):
@@ -121,11 +121,13 @@ def plot_projection_stats(stats: dict, png_path: str | os.PathLike):
         ax.set_xlabel("layer")
         ax.set_ylabel("activation")
         ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle(f"over {stats['tokens']} tokens: box 25–75 %, line median, whiskers 1–99 %, dots min / max",
+                 fontsize=9)
     fig.tight_layout()
-    return save_figure(fig, png_path, stats)
+    return save_figure(fig, png_path, stats, source=source)
 
 
-def plot_magnitude_maps(maps: dict, png_path: str | os.PathLike):
+def plot_magnitude_maps(maps: dict, png_path: str | os.PathLike, source: str | None = None):
     """Figure 4: token × channel |activation| maps of u and y for one layer."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, side in zip(axes, SIDES.values()):
@@ -136,33 +138,36 @@ def plot_magnitude_maps(maps: dict, png_path: str | os.PathLike):
         ax.set_xlabel("channel")
         ax.set_ylabel("token")
     fig.tight_layout()
-    return save_figure(fig, png_path, maps)
+    return save_figure(fig, png_path, maps, source=source)
 
 
-def plot_final_block_histograms(hist: dict, png_path: str | os.PathLike):
+def plot_final_block_histograms(hist: dict, png_path: str | os.PathLike, source: str | None = None):
     """Figures 5–7: overlaid step histograms (probability per bin) of the final-block outputs."""
     edges = torch.tensor(hist["edges"])
     centres = ((edges[1:] + edges[:-1]) / 2).numpy()
     fig, ax = plt.subplots(figsize=(7, 4))
+    first = next(iter(hist["models"]))
     for name, h in hist["models"].items():
         counts = torch.tensor(h["counts"], dtype=torch.float64)
-        ax.step(centres, (counts / counts.sum()).numpy(), where="mid", label=f"{name} (overlap {h['overlap_with_first']:.2f})")
+        overlap = "" if name == first else f" (overlap with {first} {h['overlap_with_first']:.2f})"
+        ax.step(centres, (counts / counts.sum()).numpy(), where="mid", label=name + overlap)
     ax.set_xlabel("final-block output value")
     ax.set_ylabel("fraction of values")
     ax.set_title(f"final block outputs on {hist['tokens']} tokens")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, png_path, hist)
+    return save_figure(fig, png_path, hist, source=source)
 
 
 def write_activation_figures(model, input_ids: torch.Tensor, out_dir: str | os.PathLike, layer: int | None = None,
-                             map_tokens: int = 128) -> dict:
+                             map_tokens: int = 128, source: str | None = None) -> dict:
     """Figures 3 and 4 for one checkpoint into ``out_dir`` (``fig3_projection_inputs.{png,json}``,
-    ``fig4_magnitudes_layerN.{png,json}``; default layer: the last). Returns the paths."""
+    ``fig4_magnitudes_layerN.{png,json}``; default layer: the last; ``source``: see `save_figure`). Returns
+    the paths."""
     out = Path(out_dir)
     n = len(layer_indices(model, None))
     layer = n - 1 if layer is None else layer
-    fig3 = plot_projection_stats(projection_input_stats(model, input_ids), out / "fig3_projection_inputs.png")
+    fig3 = plot_projection_stats(projection_input_stats(model, input_ids), out / "fig3_projection_inputs.png", source)
     maps = magnitude_maps(model, input_ids[..., :map_tokens], layer)
-    fig4 = plot_magnitude_maps(maps, out / f"fig4_magnitudes_layer{layer}.png")
+    fig4 = plot_magnitude_maps(maps, out / f"fig4_magnitudes_layer{layer}.png", source)
     return {"fig3": [str(p) for p in fig3], "fig4": [str(p) for p in fig4]}

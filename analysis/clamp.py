@@ -78,10 +78,10 @@ def clamp_experiment(
             "settings": rows}
 
 
-def plot_clamp(result: dict, png_path):
+def plot_clamp(result: dict, png_path, source: str | None = None):
     """Per metric, each setting's change from the baseline (Table 7's "Diff." column); the JSON beside the
     PNG is ``result``."""
-    from analysis.figures import plt, save_figure
+    from analysis.figures import plt, save_figure, sides_caption
 
     rows = result["settings"]
     keys = [k for k in rows[0]["diff"]] if rows else []
@@ -95,6 +95,7 @@ def plot_clamp(result: dict, png_path):
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{key}: change from baseline {result['baseline'][key]:.4g}", fontsize=9)
-    fig.suptitle(f"Table 7 clamp ({result['criterion']}, layers {result['layers']})", fontsize=9)
+    fig.suptitle(f"Table 7: each channel's {'|max|' if result['criterion'] == 'absmax' else 'max'} set to 0 or 1 "
+                 f"(layers {result['layers']})\n{sides_caption()}", fontsize=9)
     fig.tight_layout()
-    return save_figure(fig, png_path, result)
+    return save_figure(fig, png_path, result, source=source)

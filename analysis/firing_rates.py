@@ -51,6 +51,15 @@ def neuron_sites(model) -> dict:
     return {f"{site.name}.neuron": site for site in model.spiking_projections()}
 
 
+def require_neurons(model, what: str) -> dict:
+    """`neuron_sites`, or a ValueError naming the checkpoint when it has none (a Mamba2 teacher)."""
+    sites = neuron_sites(model)
+    if not sites:
+        raise ValueError(f"{model.config.name_or_path or 'the model'} has no spiking neurons (neuron_in = neuron_out "
+                         f"= 'none': a Mamba2 teacher), so there are no {what}; pass a student checkpoint")
+    return sites
+
+
 def mean_ci95(values: list[float]) -> tuple[float, list[float] | None]:
     """(mean, [low, high]) of ``values``: Student-t 95 % interval of the mean, None for fewer than 2 values."""
     n = len(values)
@@ -58,7 +67,7 @@ def mean_ci95(values: list[float]) -> tuple[float, list[float] | None]:
     if n < 2:
         return mean, None
     half = stats.t.ppf(0.975, n - 1) * stats.tstd(values) / n ** 0.5
-    return mean, [mean - half, mean + half]
+    return mean, [float(mean - half), float(mean + half)]
 
 
 def site_entries(layers: list[dict]) -> list[dict]:
@@ -179,7 +188,7 @@ def measure_checkpoint(path, text, tokenizer=None, max_tokens: int | None = 2048
     return result
 
 
-def plot_firing_rates(result: dict, png_path):
+def plot_firing_rates(result: dict, png_path, source: str | None = None):
     """Per-layer firing rates of the in_proj and out_proj inputs u and y (Table 12) and, for a spike-driven run, the accumulates measured
     (``ac_count``) beside ``#spikes · out_features``. The JSON beside the PNG is ``result``."""
     from analysis.figures import plt, save_figure
@@ -196,16 +205,18 @@ def plot_firing_rates(result: dict, png_path):
     axes[0, 0].set_ylabel("firing rate (Table 12)")
     mean = ", ".join(f"{s.rate} {result[s.rate]:.4f}" for s in SIDES.values() if result[s.rate] is not None)
     axes[0, 0].set_title(f"mean over layers: {mean}" if mean else "no neurons", fontsize=9)
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_ylim(0, axes[0, 0].get_ylim()[1] * 1.3)  # room for the legend
+    axes[0, 0].legend(fontsize=8, loc="upper right")
     if with_acs:
         entries = site_entries(result["layers"])
-        names = [e["module"].replace("backbone.layers.", "").replace("mixer.", "") for e in entries]
+        names = [f"layer {layer['layer']} · {SIDES[side].symbol}" for layer in result["layers"] for side in layer["sides"]]
         xs = range(len(entries))
         axes[0, 1].bar([x - width / 2 for x in xs], [e["ac_measured"] for e in entries], width, label="ac_count (measured)")
         axes[0, 1].bar([x + width / 2 for x in xs], [e["ac_estimate"] for e in entries], width, label="#spikes · out_features")
         axes[0, 1].set_xticks(list(xs))
-        axes[0, 1].set_xticklabels(names, rotation=60, ha="right", fontsize=6)
+        axes[0, 1].set_xticklabels(names, rotation=45, ha="right", fontsize=7)
         axes[0, 1].set_ylabel(f"accumulates over {result['tokens']} tokens")
-        axes[0, 1].legend(fontsize=8)
+        axes[0, 1].set_ylim(0, axes[0, 1].get_ylim()[1] * 1.3)
+        axes[0, 1].legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    return save_figure(fig, png_path, result)
+    return save_figure(fig, png_path, result, source=source)

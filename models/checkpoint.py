@@ -10,8 +10,8 @@ Three formats, told apart by config.json:
 - SpikingMamba (``model_type: "spiking_mamba"``): our own `save_pretrained` output.
 
 Weights load only through safetensors or ``torch.load(weights_only=True)``: nothing is unpickled.
-Hub names are fetched with `huggingface_hub.snapshot_download` (NOT RUN HERE: no network; the tests
-use local directories).
+Names resolve to a directory through `models.hub.resolve_dir` (a hub id: NOT RUN HERE, no network; the
+tests use local directories). A file that cannot be read is a ValueError / OSError naming it and the fix.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import tempfile
 import torch
 
 from models.configuration import SpikingMambaConfig, default_sgc_layers
+from models.hub import resolve_dir
 from models.sgc import is_sgc_key, rename_legacy_keys
 from models.shape import SIDES
 from neurons.kinds import NONE
@@ -53,6 +54,8 @@ TRANSFORMERS_FIELDS = dict(vocab_size="vocab_size", hidden_size="d_model", num_h
                            eos_token_id="eos_token_id")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
+CHECKPOINT_PATTERNS = ["config.json", *WEIGHT_FILES, "model-*.safetensors", "pytorch_model-*.bin"]
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 NEURON_OVERRIDES = ("neuron_in", "neuron_out", "D", "T", "beta", "alpha", "v_threshold_in", "v_threshold_out",
                     "neuron_backend", "projection_path")
 # transformers `PreTrainedModel.from_pretrained` kwargs that the Auto classes and tools (lm-eval's HFLM,
@@ -105,53 +108,14 @@ def staged_directory(directory: str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-# ---------------------------------------------------------------- locating -----------------------
-
-def resolve_checkpoint_dir(name_or_path, revision=None, cache_dir=None, token=None,
-                           local_files_only=False, subfolder="", force_download=False) -> str:
-    """A local directory, or a hub repo id downloaded with `huggingface_hub.snapshot_download`;
-    ``subfolder`` (transformers' meaning): the checkpoint sits in that folder of the directory / repo.
-    A ``revision`` other than None / "main" needs a hub repo (a local directory has no revisions)."""
-    path = os.fspath(name_or_path)
-    subfolder = subfolder or ""
-    if os.path.isdir(path):
-        if revision not in (None, "main"):
-            raise ValueError(f"revision={revision!r} applies to hub repos, but {path} is a local directory "
-                             "(which has no revisions); drop revision or check out that revision yourself")
-        directory = os.path.join(path, subfolder) if subfolder else path
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"subfolder={subfolder!r}: {directory} is not a directory")
-        return directory
-    if os.path.exists(path):
-        raise ValueError(f"{path} is a file; pass the directory that holds config.json and the weights")
-    try:
-        from huggingface_hub import snapshot_download
-
-        prefix = subfolder.strip("/") + "/" if subfolder else ""
-        root = snapshot_download(repo_id=path, revision=revision, cache_dir=cache_dir, token=token,
-                                 local_files_only=local_files_only, force_download=bool(force_download),
-                                 allow_patterns=[prefix + name for name in ("config.json", *WEIGHT_FILES,
-                                                                            "model-*.safetensors",
-                                                                            "pytorch_model-*.bin")])
-        return os.path.join(root, prefix) if prefix else root
-    except Exception as err:  # noqa: BLE001 - any hub failure means "not found" to the caller
-        raise FileNotFoundError(
-            f"{path!r} is not a local directory, and downloading it from the Hugging Face hub failed "
-            f"({type(err).__name__}: {err}). Pass a directory with config.json + weights, or a hub id "
-            "such as 'state-spaces/mamba2-130m' on a machine with network access."
-        ) from err
-
+# ---------------------------------------------------------------- config.json -------------------
 
 def read_config(directory: str) -> tuple[str, dict]:
     """-> (format, config dict) with format "mamba_ssm", "transformers" or "spiking_mamba"."""
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no config.json in {directory}; a Mamba2 checkpoint directory needs one")
-    with open(path) as f:
-        try:
-            cfg = json.load(f, object_hook=_decode_float_tag)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); the file is truncated or corrupt") from err
+    cfg = read_json(path, object_hook=_decode_float_tag)
     model_type = cfg.get("model_type")
     if model_type == SpikingMambaConfig.model_type:
         return "spiking_mamba", cfg
@@ -163,6 +127,20 @@ def read_config(directory: str) -> tuple[str, dict]:
                      "mamba_ssm Mamba2 config (d_model, n_layer, ssm_cfg), transformers 'mamba2' or 'spiking_mamba'")
 
 
+def read_json(path: str, **kwargs) -> dict:
+    """A JSON object from ``path``; ValueError naming the file when it is not UTF-8 JSON holding an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f, **kwargs)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); the file is truncated or corrupt — re-download or "
+                         "re-save it") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object ({{...}}); the file is not "
+                         "a checkpoint's config / index — re-download or re-save it")
+    return data
+
+
 def _decode_float_tag(obj: dict):
     """transformers writes inf / nan in config.json as {"__float__": "Infinity"}."""
     return float(obj["__float__"]) if set(obj) == {"__float__"} else obj
@@ -170,9 +148,32 @@ def _decode_float_tag(obj: dict):
 
 # ---------------------------------------------------------------- configs -----------------------
 
+def _config_kwargs(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in ("model_type", "transformers_version", "architectures")}
+
+
+def config_kwargs(directory: str) -> tuple[str, dict]:
+    """(format, SpikingMambaConfig kwargs) of the checkpoint in ``directory``, checked by building the config: a field
+    that does not fit is a ValueError naming its config.json."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    fmt, raw = read_config(directory)
+    try:
+        if fmt == "spiking_mamba":
+            kwargs = _config_kwargs(raw)
+        else:
+            kwargs = config_from_mamba_ssm(raw) if fmt == "mamba_ssm" else config_from_transformers(raw)
+        SpikingMambaConfig(**kwargs)
+    except (ValueError, StrictDataclassError) as err:
+        raise ValueError(f"{os.path.join(directory, 'config.json')}: {_one_line(err)}") from err
+    return fmt, kwargs
+
+
 def config_from_mamba_ssm(cfg: dict) -> dict:
     """mamba_ssm `MambaConfig` dict -> SpikingMambaConfig kwargs (vocab padded as mamba_ssm pads)."""
     cfg = {**MAMBA_SSM_LM_DEFAULTS, **cfg}
+    if not isinstance(cfg["ssm_cfg"] or {}, dict):
+        raise ValueError(f"ssm_cfg = {cfg['ssm_cfg']!r} must be an object ({{\"layer\": \"Mamba2\", ...}})")
     ssm = dict(cfg["ssm_cfg"] or {})
     if ssm.get("layer", "Mamba1") != "Mamba2":
         raise ValueError(f"ssm_cfg.layer = {ssm.get('layer', 'Mamba1')!r}: only Mamba2 checkpoints "
@@ -228,8 +229,10 @@ def load_state_dict(directory: str) -> dict[str, torch.Tensor]:
             continue
         if not name.endswith(".index.json"):
             return _load_file(path)
-        with open(path) as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
+        weight_map = read_json(path).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise ValueError(f"{path} has no \"weight_map\" of tensor name -> shard file; re-download or re-save it")
+        shards = sorted(set(weight_map.values()))
         state = {}
         for shard in shards:
             shard_path = os.path.join(directory, shard)
@@ -240,6 +243,12 @@ def load_state_dict(directory: str) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"no weights in {directory}: expected one of {', '.join(WEIGHT_FILES)}")
 
 
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line, else its type."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines())
+    return text or type(err).__name__
+
+
 def _load_file(path: str) -> dict[str, torch.Tensor]:
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
@@ -247,19 +256,27 @@ def _load_file(path: str) -> dict[str, torch.Tensor]:
         try:
             return load_file(path)
         except Exception as err:  # safetensors raises SafetensorError / OSError on bad files
-            raise ValueError(f"cannot read {path} ({err}); the file is truncated or not safetensors — "
-                             "re-download or re-save it") from err
+            raise ValueError(f"cannot read {path} ({_one_line(err)}); the file is truncated or not "
+                             "safetensors — re-download or re-save it") from err
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise
     except pickle.UnpicklingError as err:
-        reason = next((line.strip() for line in str(err).splitlines() if "Unpickler error" in line), "")
+        text = str(err).split("Unpickler error:", 1)
+        reason = next((line.strip() for line in text[1].splitlines() if line.strip()), "") if len(text) > 1 else ""
+        if "global" not in reason.lower():  # not a refused Python object: bytes that are not a checkpoint
+            raise ValueError(f"cannot read {path} ({_one_line(err)}); the file is truncated or not a PyTorch "
+                             "checkpoint — re-download it") from err
         raise ValueError(
             f"{path} holds Python objects that torch.load(weights_only=True) refuses to unpickle ({reason}). "
             "Loading it fully could run arbitrary code, so it is not done; if you trust the file, convert "
             "it once to safetensors (safetensors.torch.save_file(state_dict, 'model.safetensors'))."
         ) from err
-    except (RuntimeError, EOFError) as err:
-        raise ValueError(f"cannot read {path} ({err}); the file is truncated or corrupt — re-download it") from err
+    except (RuntimeError, EOFError, OSError, KeyError) as err:  # OSError: [Errno 22] at some truncations
+        reason = f"{type(err).__name__}: {_one_line(err).split('. ')[0]}"  # torch's runs on for a paragraph
+        raise ValueError(f"cannot read {path} ({reason}); the file is truncated or corrupt — "
+                         "re-download it") from err
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -294,6 +311,11 @@ def assign_weights(model, state: dict[str, torch.Tensor], source: str) -> None:
                          f"{' ...' if len(missing) > 8 else ''}, unexpected tensors {unexpected[:8]}"
                          f"{' ...' if len(unexpected) > 8 else ''}")
     for name, tensor in state.items():
+        if tensor.dtype not in WEIGHT_DTYPES:
+            raise ValueError(
+                f"{source}: tensor {name} has dtype {tensor.dtype}; only floating-point weights "
+                f"({', '.join(str(d).removeprefix('torch.') for d in WEIGHT_DTYPES)}) load — quantized checkpoints "
+                "are not supported, load the unquantized one")
         if tensor.shape != expected[name].shape:
             raise ValueError(
                 f"{source}: tensor {name} has shape {tuple(tensor.shape)} but the config expects "
@@ -363,14 +385,12 @@ def load_pretrained(cls, name_or_path, *, neuron=None, v_threshold=None, sgc_lay
         if v_threshold is not None:
             overrides.setdefault(side.threshold_field, v_threshold)
 
-    directory = resolve_checkpoint_dir(name_or_path, revision, cache_dir, token, local_files_only,
-                                       subfolder, force_download)
-    fmt, raw = read_config(directory)
-    if fmt == "spiking_mamba":
-        base = config.to_dict() if isinstance(config, SpikingMambaConfig) else raw
-        kwargs = {k: v for k, v in base.items() if k not in ("model_type", "transformers_version", "architectures")}
-    else:
-        kwargs = config_from_mamba_ssm(raw) if fmt == "mamba_ssm" else config_from_transformers(raw)
+    directory = resolve_dir(name_or_path, allow_patterns=CHECKPOINT_PATTERNS, revision=revision,
+                            cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+                            subfolder=subfolder, force_download=force_download)
+    fmt, kwargs = config_kwargs(directory)
+    if fmt == "spiking_mamba" and isinstance(config, SpikingMambaConfig):
+        kwargs = _config_kwargs(config.to_dict())
     saved_student = _is_spiking(kwargs)  # mamba_ssm / transformers checkpoints are always teachers
     kwargs.update(overrides)
     if sgc_layers is not None:

@@ -26,14 +26,22 @@ faster (eval mode, no autograd, CPU, few rows). Training always runs dense.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 
 from transformers import AutoConfig, PretrainedConfig
 
 from models.shape import SIDES, Mamba2Shape
 from neurons.kinds import CHOICES, NONE
 
-PROJECTION_PATHS = ("auto", "dense", "event")
 from neurons.params import BACKENDS
+
+PROJECTION_PATHS = ("auto", "dense", "event")
+REMOTE_CODE_FILE = "modeling_spiking_mamba.py"
+REMOTE_CODE_SOURCE = os.path.join(os.path.dirname(__file__), "remote_code.py")  # not imported: it imports us
+AUTO_MAP = {"AutoConfig": "modeling_spiking_mamba.SpikingMambaConfig",
+            "AutoModelForCausalLM": "modeling_spiking_mamba.SpikingMambaForCausalLM"}
+"""config.json's ``auto_map``: the classes transformers' Auto classes take from `REMOTE_CODE_FILE`."""
 
 
 class SpikingMambaConfig(PretrainedConfig):
@@ -79,10 +87,29 @@ class SpikingMambaConfig(PretrainedConfig):
     use_cache: bool = True
 
     def __post_init__(self, **kwargs):
+        if not (isinstance(self.dt_limit, (list, tuple)) and len(self.dt_limit) == 2
+                and all(isinstance(v, (int, float)) for v in self.dt_limit)):
+            raise ValueError(f"dt_limit must be [low, high] (numbers), got {self.dt_limit!r}")
+        if not (isinstance(self.sgc_layers, (list, tuple)) and all(isinstance(i, int) for i in self.sgc_layers)):
+            raise ValueError(f"sgc_layers must be a list of block indices, got {self.sgc_layers!r}")
         self.dt_limit = [float(v) for v in self.dt_limit]
-        self.sgc_layers = sorted({int(i) for i in self.sgc_layers})
+        self.sgc_layers = sorted(set(self.sgc_layers))
         super().__post_init__(**kwargs)
         self.validate()
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """PretrainedConfig.save_pretrained, plus the remote code stock transformers loads the checkpoint with
+        (`models/remote_code.py` as ``modeling_spiking_mamba.py``, named in ``auto_map``; trust_remote_code)."""
+        os.makedirs(save_directory, exist_ok=True)
+        shutil.copyfile(REMOTE_CODE_SOURCE, os.path.join(save_directory, REMOTE_CODE_FILE))
+        self.auto_map = dict(AUTO_MAP)
+        super().save_pretrained(save_directory, push_to_hub, **kwargs)
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class="AutoConfig"):
+        """Nothing to record: `save_pretrained` always ships `models/remote_code.py`. (transformers calls
+        this after a trust_remote_code load; its default would make later saves copy this module instead,
+        whose classes would then exist twice.)"""
 
     @property
     def shape(self) -> Mamba2Shape:

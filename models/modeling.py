@@ -286,6 +286,10 @@ class SpikingMambaForCausalLM(SpikingMambaPreTrainedModel, GenerationMixin):
             self.config.sgc_layers = sgc_layers
 
     @classmethod
+    def register_for_auto_class(cls, auto_class="AutoModelForCausalLM"):
+        """Nothing to record: the config's save_pretrained ships the remote code (`models.remote_code`)."""
+
+    @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """Load a mamba_ssm Mamba2 directory (config.json + pytorch_model.bin), a transformers Mamba2
         directory, or a saved SpikingMamba, from a local path or a Hugging Face hub name.

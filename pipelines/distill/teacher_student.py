@@ -9,6 +9,9 @@ from pipelines.distill.config import DistillConfig
 def resolve_teacher(cfg: DistillConfig) -> str:
     """The teacher path: ``cfg.teacher``, or a tiny random teacher built (once) in OUTPUT_DIR/tiny_teacher."""
     if cfg.teacher is not None:
+        from models.hub import resolve_dir
+
+        resolve_dir(cfg.teacher, allow_patterns=["config.json"])  # a missing dir / unreachable hub: one error here
         return cfg.teacher
     from pipelines.tiny import ensure_tiny_teacher
 

@@ -215,3 +215,35 @@ def test_cli_paper_tables(capsys, tmp_path):
     drawn = json.loads((tmp_path / "fig2.json").read_text())
     spiking = [b for b in drawn["bars"] if b["neuron"] != "none"]
     assert [b["ratio"] for b in spiking] == [r["ours"]["ratio"] for r in rows if r["neuron"] != "none"]
+
+
+def test_energy_figures_name_units_keys_and_source(tmp_path, monkeypatch):
+    """Fig 2 explains its colours (d_model) and hatching (SGC), scales the energy unit (mJ, not "1e6 pJ"),
+    says which component is too thin to see, and records where its numbers came from."""
+    import analysis.energy_figure as ef
+
+    drawn = {}
+    real_save = ef.save_figure
+
+    def keep(fig, png, numbers, **kwargs):
+        drawn["legends"] = [[t.get_text() for t in leg.get_texts()] for ax in fig.axes
+                            for leg in ax.findobj(lambda o: type(o).__name__ == "Legend")]
+        drawn["ylabels"] = [ax.get_ylabel() for ax in fig.axes]
+        return real_save(fig, png, numbers, **kwargs)
+
+    monkeypatch.setattr(ef, "save_figure", keep)
+    assert main(["paper-tables", "--plot", str(tmp_path / "fig2.png")]) == 0
+    legends = [t for leg in drawn["legends"] for t in leg]
+    assert {"d_model 768", "d_model 2048", "+SGC", "tilif"} <= set(legends)
+    assert any(t.startswith("others") for t in legends)
+    assert drawn["ylabels"][0] == "energy per token (mJ)"
+    numbers = json.loads((tmp_path / "fig2.json").read_text())
+    assert numbers["source"] == "the paper's Tables 8-9, rates used" and numbers["plot_unit"] == "mJ"
+    assert numbers["unit"] == en.UNIT  # the bars' numbers stay in the tables' unit
+    assert main(["energy", "--config", "mamba2-130m", "--neuron", "lif", "--fr-in", "0.318", "--fr-out", "0.158",
+                 "--plot", str(tmp_path / "e.png")]) == 0
+    numbers = json.loads((tmp_path / "e.json").read_text())
+    assert numbers["plot_unit"] == "µJ" and numbers["source"] == "mamba2-130m, lif/lif, fr_in 0.318, fr_out 0.158"
+    assert main(["energy", "--config", "mamba2-1.3b", "--neuron", "tilif", "--fr-in", "0.2499", "--fr-out", "0.0619",
+                 "--plot", str(tmp_path / "e13.png")]) == 0
+    assert "others (≤ 0.58%: too thin to see)" in drawn["legends"][0]  # 7.48 of 1291.3

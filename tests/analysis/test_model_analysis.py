@@ -273,3 +273,74 @@ def test_model_cli_commands_write_their_numbers(checkpoints, tmp_path, capsys):
     assert rep["measured"]["tokens"] == 40 and rep["ratio"] > 1
     for file in ("fr/firing_rates", "r/raster", "a/fig3_projection_inputs", "h/final_block_histograms", "c/clamp"):
         assert (tmp_path / f"{file}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("command", ["firing-rates", "raster"])
+def test_teacher_without_neurons_is_one_line_error(checkpoints, tmp_path, capsys, command):
+    """A model with neuron "none" has no spikes: one error line naming it, not an empty figure."""
+    assert main([command, "--model", str(checkpoints["teacher"]), "--text", str(checkpoints["text"]),
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {checkpoints['teacher']} has no spiking neurons (neuron_in = neuron_out = 'none'")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command, shown", [
+    ("firing-rates", ["--max-tokens MAX_TOKENS use at most this many tokens of --text (default: 2048)",
+                      "(default: 512)"]),
+    ("raster", ["(default: 32)", "neurons drawn per panel (default: 64)"]),
+    ("activations", ["(default: 512)", "tokens shown in the Figure 4 maps (default: 128)"]),
+    ("clamp", ["(default: 4096)", "(default: max)"]),
+    ("energy", ["(default: 4)", "(default: auto)"]),
+    ("neuron-demo", ["(default: 16)", "(default: 0)"]),
+])
+def test_help_shows_defaults(capsys, command, shown):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(s in text for s in shown) and "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_every_checkpoint_figure_names_its_source(checkpoints, tmp_path):
+    """Each figure's JSON (and the footer under it) names the checkpoint(s) it came from."""
+    c, text = checkpoints, str(checkpoints["text"])
+    common = ["--text", text, "--max-tokens", "32"]
+    runs = {
+        "fr/firing_rates.json": (["firing-rates", "--model", str(c["lif"])], str(c["lif"])),
+        "a/fig3_projection_inputs.json": (["activations", "--model", str(c["tilif"]), "--layer", "0"], str(c["tilif"])),
+        "h/final_block_histograms.json": (["histograms", "--model", f"teacher={c['teacher']}",
+                                           "--model", f"tilif={c['tilif']}"],
+                                          f"teacher={c['teacher']}, tilif={c['tilif']}"),
+        "c/clamp.json": (["clamp", "--model", str(c["ilif"]), "--layers", "0", "--seq-len", "16"], str(c["ilif"])),
+    }
+    for path, (argv, source) in runs.items():
+        assert main([*argv, *common, "--out", str(tmp_path / path.split("/")[0])]) == 0
+        assert json.loads((tmp_path / path).read_text())["source"] == source, path
+    assert json.loads((tmp_path / "a" / "fig4_magnitudes_layer0.json").read_text())["source"] == str(c["tilif"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["raster", "--prompt", "hi", "--max-neurons", "0"], r"max_neurons=0 must be >= 1"),
+    (["firing-rates", "--max-tokens", "0"], r"max_tokens=0 must be >= 2"),
+    (["firing-rates", "--tokenizer", "{tmp}/nowhere"], r"{tmp}/nowhere: no such directory .*the tokenizer files"),
+    (["firing-rates", "--text", "{tmp}/binary.txt"], r"text file '{tmp}/binary.txt' is not UTF-8 text"),
+    (["firing-rates", "--text", "{tmp}/empty.txt"], r"text file '{tmp}/empty.txt' is empty"),
+    (["raster", "--prompt", "hi", "--out", "{tmp}/a_file"], r"{tmp}/a_file is a file, not a directory"),
+])
+def test_bad_analysis_inputs_are_one_line(checkpoints, tmp_path, capsys, argv, message):
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "a_file").write_text("")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    defaults = {"--model": str(checkpoints["tilif"]), "--out": str(tmp_path / "out")}
+    if "--prompt" not in argv:
+        defaults["--text"] = str(checkpoints["text"])
+    for flag, value in defaults.items():
+        if flag not in argv:
+            argv += [flag, value]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after "CKPT: N tokens; tokenizer ..." where the model loaded
+    assert last.startswith("error: ") and "Traceback" not in err
+    import re
+    assert re.search(message.replace("{tmp}", re.escape(str(tmp_path))), last), last

@@ -70,3 +70,28 @@ def test_neuron_demo_cli(tmp_path, capsys):
         assert panel["negative_spikes"] == r["negative_spikes"] == int(q.clamp(max=0).abs().sum())
     assert summary["neurons"]["lif"]["D"] == 1 and summary["neurons"]["ilif"]["negative_spikes"] == 0
     assert summary["neurons"]["tilif"]["negative_spikes"] > 0
+
+
+def test_raster_counts_what_it_draws_and_records_tokens(tmp_path):
+    """A subset of neurons drawn: the panel's drawn counts are over that subset, the JSON lists the neurons,
+    the tokens (ids and text) and the source."""
+    torch.manual_seed(1)
+    spikes = torch.randint(-1, 2, (2, 3, 10)).float()
+    png, js = plot_rasters({"layer 0 · u": spikes}, tmp_path / "r.png", max_neurons=4, token_text=["a", " b", "\n"],
+                           token_ids=[97, 32, 10], caption="u: the input of in_proj", source="ckpt/x")
+    numbers = json.loads(js.read_text())
+    panel = numbers["panels"]["layer 0 · u"]
+    assert panel["neurons_drawn"] == [0, 1, 2, 3]
+    assert panel["positive_spikes_drawn"] == int(spikes[..., :4].eq(1).sum()) != panel["positive_spikes"]
+    assert panel["negative_spikes_drawn"] == int(spikes[..., :4].eq(-1).sum())
+    assert numbers["token_text"] == ["a", " b", "\n"] and numbers["token_ids"] == [97, 32, 10]
+    assert numbers["source"] == "ckpt/x"
+
+
+def test_raster_cli_labels_tokens_with_text(checkpoints, tmp_path):
+    assert main(["raster", "--model", str(checkpoints["tilif"]), "--prompt", "Let there", "--out", str(tmp_path),
+                 "--max-neurons", "8"]) == 0
+    numbers = json.loads((tmp_path / "raster.json").read_text())
+    assert numbers["token_text"] == list("Let there") and numbers["token_ids"] == list(b"Let there")
+    assert numbers["source"] == str(checkpoints["tilif"])
+    assert numbers["panels"]["layer 0 · y"]["neurons_drawn"] == list(range(8))

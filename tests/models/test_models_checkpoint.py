@@ -134,12 +134,52 @@ def test_missing_tensor(teacher_dir, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["mamba_ssm", "transformers"])
-def test_truncated_weights(fmt, teacher_dirs, tmp_path):
-    d = copy_dir(teacher_dirs[fmt], tmp_path / "trunc")
+def test_truncated_weights_at_every_cut(fmt, tmp_path):
+    """Every truncation point is one ValueError naming the file, including the cuts where torch.load itself
+    raises OSError [Errno 22] (checked below, so the test keeps covering them)."""
+    d = save_tiny_mamba2(tmp_path / "t", fmt=fmt, d_model=16, n_layer=1, vocab_size=16, d_state=8, headdim=8)
     name = "pytorch_model.bin" if fmt == "mamba_ssm" else "model.safetensors"
-    data = open(d / name, "rb").read()
-    open(d / name, "wb").write(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="truncated"):
+    path = os.path.join(d, name)
+    data = open(path, "rb").read()
+    raw_errors = set()
+    for cut in sorted({*range(0, len(data), max(1, len(data) // 150)), *range(len(data) - 30, len(data))}):
+        open(path, "wb").write(data[:cut])
+        if fmt == "mamba_ssm":
+            try:
+                torch.load(path, weights_only=True)
+            except Exception as err:  # noqa: BLE001 - recording which errors torch raises
+                raw_errors.add(type(err))
+        with pytest.raises(ValueError, match=f"cannot read {path} .*truncated"):
+            SpikingMambaForCausalLM.from_pretrained(d)
+    if fmt == "mamba_ssm":
+        assert OSError in raw_errors and EOFError in raw_errors
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a checkpoint", b"\x80\x02garbage"])
+def test_garbage_weights_file(teacher_dir, tmp_path, content):
+    d = copy_dir(teacher_dir, tmp_path / "garbage")
+    open(d / "pytorch_model.bin", "wb").write(content)
+    with pytest.raises(ValueError, match=r"cannot read .*pytorch_model\.bin .*truncated or"):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.bool, torch.int64])
+@pytest.mark.parametrize("fmt", ["mamba_ssm", "transformers"])
+def test_non_float_tensor_is_named(fmt, dtype, teacher_dirs, tmp_path):
+    from safetensors.torch import save_file
+
+    d = copy_dir(teacher_dirs[fmt], tmp_path / "q")
+    if fmt == "mamba_ssm":
+        state = torch.load(d / "pytorch_model.bin", weights_only=True)
+        state["backbone.norm_f.weight"] = state["backbone.norm_f.weight"].to(dtype)
+        torch.save(state, d / "pytorch_model.bin")
+    else:
+        state = load_file(d / "model.safetensors")
+        state["backbone.norm_f.weight"] = state["backbone.norm_f.weight"].to(dtype)
+        save_file(state, d / "model.safetensors")
+    dname = str(dtype).removeprefix("torch.")
+    with pytest.raises(ValueError, match=rf"checkpoint .*/q: tensor backbone\.norm_f\.weight has dtype torch\.{dname}; "
+                                         r"only floating-point weights"):
         SpikingMambaForCausalLM.from_pretrained(d)
 
 
@@ -175,9 +215,15 @@ def test_bad_arguments(teacher_dir, kwargs, message):
 
 
 def test_not_a_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(FileNotFoundError, match="not a local directory, and downloading it from the Hugging Face hub failed"):
-        SpikingMambaForCausalLM.from_pretrained(str(tmp_path / "nowhere"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    for missing in (str(tmp_path / "nowhere"), "./nowhere", "a/b/c"):
+        with pytest.raises(FileNotFoundError, match=r"no such directory \(and not a hub repo id"):
+            SpikingMambaForCausalLM.from_pretrained(missing)
+    with pytest.raises(FileNotFoundError) as info:
+        SpikingMambaForCausalLM.from_pretrained("state-spaces/mamba2-130m")
+    assert str(info.value).startswith("'state-spaces/mamba2-130m' is not a local directory, and the Hugging Face hub "
+                                      "is unreachable (HF_HUB_OFFLINE=1)")
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # one error, no hub chain
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
         SpikingMambaForCausalLM.from_pretrained(tmp_path / "empty")
@@ -185,6 +231,56 @@ def test_not_a_checkpoint(tmp_path, monkeypatch):
     json.dump({"model_type": "gpt2"}, open(tmp_path / "gpt2" / "config.json", "w"))
     with pytest.raises(ValueError, match="not a Mamba2 checkpoint"):
         SpikingMambaForCausalLM.from_pretrained(tmp_path / "gpt2")
+
+
+def test_hub_unreachable_without_offline_flag(monkeypatch):
+    """No network and HF_HUB_OFFLINE unset: huggingface_hub's LocalEntryNotFoundError (connection failed)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def no_network(**kwargs):
+        raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", no_network)
+    with pytest.raises(FileNotFoundError, match=r"the Hugging Face hub is unreachable \(no connection\)"):
+        SpikingMambaForCausalLM.from_pretrained("state-spaces/mamba2-130m")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("config.json", "{not json", r"config\.json is not valid JSON \(Expecting property name"),
+    ("config.json", "", r"config\.json is not valid JSON"),
+    ("config.json", b"\xff\xfe\x00", r"config\.json is not valid JSON \('utf-8' codec"),
+    ("config.json", "[1, 2]", r"config\.json holds a JSON list, not an object"),
+    ("model.safetensors.index.json", "{bad", r"model\.safetensors\.index\.json is not valid JSON"),
+    ("model.safetensors.index.json", "{}", r"model\.safetensors\.index\.json has no \"weight_map\""),
+])
+def test_malformed_json_names_the_file(teacher_dirs, tmp_path, name, content, message):
+    d = copy_dir(teacher_dirs["transformers"], tmp_path / "bad")
+    if name != "config.json":
+        os.remove(d / "model.safetensors")
+    open(d / name, "wb").write(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=message):
+        SpikingMambaForCausalLM.from_pretrained(d)
+
+
+@pytest.mark.parametrize("fmt, change, message", [
+    ("mamba_ssm", {"d_model": "64"}, r"d_model must be a positive integer, got '64'"),
+    ("mamba_ssm", {"n_layer": None}, r"n_layer must be a positive integer, got None"),
+    ("mamba_ssm", {"ssm_cfg": [1]}, r"ssm_cfg = \[1\] must be an object"),
+    ("transformers", {"hidden_size": "abc"}, r"Validation error for field 'hidden_size'"),
+    ("student", {"neuron_in": "relu"}, r"unknown neuron kind neuron_in='relu'"),
+    ("student", {"sgc_layers": 5}, r"sgc_layers must be a list of block indices, got 5"),
+    ("student", {"dt_limit": 5}, r"dt_limit must be \[low, high\] \(numbers\), got 5"),
+])
+def test_bad_config_field_names_the_file(teacher_dirs, tmp_path, fmt, change, message):
+    if fmt == "student":
+        SpikingMambaForCausalLM.from_pretrained(teacher_dirs["mamba_ssm"], neuron="tilif").save_pretrained(tmp_path / "c")
+        d = tmp_path / "c"
+    else:
+        d = copy_dir(teacher_dirs[fmt], tmp_path / "c")
+    cfg = {**json.load(open(d / "config.json")), **change}
+    json.dump(cfg, open(d / "config.json", "w"))
+    with pytest.raises(ValueError, match=rf"^{d}/config\.json: .*{message}"):
+        SpikingMambaForCausalLM.from_pretrained(d)
 
 
 def test_unsupported_mamba_ssm_variants(teacher_dir, tmp_path):
@@ -351,3 +447,57 @@ def test_save_pretrained_state_dict_with_foreign_names_is_refused(teacher_dir, t
     with pytest.raises(ValueError, match=r"tensors \['module\.backbone.*not in this model"):
         m.save_pretrained(tmp_path / "bad", state_dict=wrapped)
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+STOCK_LOAD = """
+import sys, torch
+from transformers import AutoModelForCausalLM
+assert "models" not in sys.modules  # stock transformers: nothing of this project imported yet
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)
+with torch.no_grad():
+    torch.save(model(torch.load(sys.argv[2])).logits, sys.argv[3])
+print(type(model).__module__, type(model).__name__)
+"""
+
+
+def _stock_python(tmp_path, *args):
+    """A fresh interpreter (this worktree importable, transformers' module cache in tmp_path)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_stock_transformers_loads_a_saved_student(teacher_dir, tmp_path, ids):
+    """auto_map + modeling_spiking_mamba.py: AutoModelForCausalLM(trust_remote_code=True) in a fresh
+    interpreter gives our class and our logits; without trust_remote_code transformers names the fix."""
+    m = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="tilif")
+    m.save_pretrained(tmp_path / "s")
+    cfg = json.load(open(tmp_path / "s" / "config.json"))
+    assert cfg["auto_map"] == {"AutoConfig": "modeling_spiking_mamba.SpikingMambaConfig",
+                               "AutoModelForCausalLM": "modeling_spiking_mamba.SpikingMambaForCausalLM"}
+    torch.save(ids, tmp_path / "ids.pt")
+    run = _stock_python(tmp_path, STOCK_LOAD, str(tmp_path / "s"), str(tmp_path / "ids.pt"), str(tmp_path / "out.pt"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["models.modeling", "SpikingMambaForCausalLM"]
+    with torch.no_grad():
+        assert torch.equal(torch.load(tmp_path / "out.pt"), m(ids).logits)
+    refused = _stock_python(tmp_path, "import sys; from transformers import AutoModelForCausalLM; "
+                                      "AutoModelForCausalLM.from_pretrained(sys.argv[1])", str(tmp_path / "s"))
+    assert refused.returncode != 0 and "trust_remote_code=True" in refused.stderr
+
+
+def test_saving_after_a_remote_code_load_ships_the_same_remote_code(teacher_dir, tmp_path):
+    """transformers registers a remote-code class for its Auto class after loading; a later save must still
+    write modeling_spiking_mamba.py, not a copy of models/modeling.py."""
+    SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron="lif").save_pretrained(tmp_path / "a")
+    auto = AutoModelForCausalLM.from_pretrained(tmp_path / "a", trust_remote_code=True)
+    SpikingMambaConfig.register_for_auto_class()  # what AutoConfig does with remote code
+    SpikingMambaForCausalLM.register_for_auto_class()
+    auto.save_pretrained(tmp_path / "b")
+    assert sorted(os.listdir(tmp_path / "b")) == ["config.json", "generation_config.json", "model.safetensors",
+                                                  "modeling_spiking_mamba.py"]
+    assert json.load(open(tmp_path / "b" / "config.json"))["auto_map"]["AutoConfig"].startswith("modeling_spiking_mamba.")
