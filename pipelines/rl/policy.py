@@ -30,6 +30,9 @@ def resolve_policy(cfg) -> str:
     """The policy path: ``cfg.policy``, or a tiny random TI-LIF student built (once) in OUTPUT_DIR/tiny_policy
     from the tiny teacher of ``pipelines.tiny`` — an untrained stand-in for a distilled model."""
     if cfg.policy is not None:
+        from models.hub import resolve_dir
+
+        resolve_dir(cfg.policy, allow_patterns=["config.json"])  # a missing dir / unreachable hub: one error here
         return cfg.policy
     from transformers import AutoTokenizer
 

@@ -83,3 +83,9 @@ def test_second_process_is_refused(tmp_path, policy_dir, dpo_file):
             run(make_config(tmp_path, policy_dir, dpo_file))
     finally:
         held.close()
+
+
+def test_missing_policy_directory_is_named(tmp_path, dpo_file):
+    missing = tmp_path / "no_such_policy"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{missing}: no such directory")):
+        run(make_config(tmp_path, str(missing), dpo_file, max_steps=1))
