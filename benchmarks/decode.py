@@ -154,13 +154,13 @@ def decode_results(reference, none, tilif, shapes: BenchShapes, device, event=No
     models = [reference, none, tilif]
     llama_tokens_per_s: list[float] = []
     if event is not None:
-        sides |= {"event": greedy(event, prompt, n), "event_prefill": greedy(event, prompt, 1),
-                  "spikes": spike_driven(event, greedy(event, prompt, n)),
-                  "spikes_prefill": spike_driven(event, greedy(event, prompt, 1))}
-        models.append(event)
-        if llama is not None and not isinstance(llama, str):
+        sides |= {"event": greedy(event, prompt, n), "event_prefill": greedy(event, prompt, 1)}
+        if llama is not None and not isinstance(llama, str):  # next to the student's sides: closest in time
             sides["llamacpp"] = lambda: llama_tokens_per_s.append(llama())
             llama()  # warm-up: the GGUF in the page cache
+        sides |= {"spikes": spike_driven(event, greedy(event, prompt, n)),
+                  "spikes_prefill": spike_driven(event, greedy(event, prompt, 1))}
+        models.append(event)
     for model in models:  # warm-up: a short decode is enough (lazy init, allocator)
         greedy(model, prompt, 2)()
     copy()
