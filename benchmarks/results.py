@@ -10,14 +10,14 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-_COMPARE = {"<=": operator.le, ">=": operator.ge}
+_COMPARE = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
 @dataclass
 class Result:
     """One row of results.json.
 
-    value       the figure (a median over `repetitions`)
+    value       the figure (a median over `repetitions`); None for a figure skipped (`skipped`)
     target      "<= 1.25", ">= 2.0" or "" (measured, no target)
     shape       what was run, in words
     spread      [min, max] of the per-repetition values
@@ -25,7 +25,7 @@ class Result:
     """
 
     name: str
-    value: float
+    value: float | None
     target: str
     shape: str
     repetitions: int
@@ -40,14 +40,20 @@ class Result:
         return cls(name, statistics.median(samples), target, shape, len(samples),
                    [min(samples), max(samples)], detail)
 
+    @classmethod
+    def skipped(cls, name: str, target: str, reason: str) -> Result:
+        """A figure that could not be measured in this run (e.g. no llama.cpp build): no value, the reason
+        as its shape and ``detail["skipped"]``; never a made-up number."""
+        return cls(name, None, target, reason, 0, [], {"skipped": reason})
+
     @property
     def met(self) -> bool | None:
-        """True/False against the target, None when there is no target."""
-        if not self.target:
+        """True/False against the target, None when there is no target or no value."""
+        if not self.target or self.value is None:
             return None
         op, bound = self.target.split()
         if op not in _COMPARE:
-            raise ValueError(f"target {self.target!r} must start with '<=' or '>='")
+            raise ValueError(f"target {self.target!r} must start with '<=', '>=', '<' or '>'")
         return _COMPARE[op](self.value, float(bound))
 
 
@@ -58,6 +64,9 @@ def markdown_table(results: list[Result]) -> str:
     ]
     for r in results:
         met = {True: "yes", False: "**no**", None: "–"}[r.met]
+        if r.value is None:
+            rows.append(f"| `{r.name}` | – | – | {r.target or '–'} | – | 0 | {r.shape} |")
+            continue
         rows.append(
             f"| `{r.name}` | {r.value:.3f} | {r.spread[0]:.3f}–{r.spread[1]:.3f} | "
             f"{r.target or '–'} | {met} | {r.repetitions} | {r.shape} |"

@@ -6,7 +6,7 @@ benchmarks/README.md documents the same numbers in a table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -87,4 +87,14 @@ QUICK = BenchShapes(
 )
 
 PRESETS = {"full": FULL, "quick": QUICK}
+
+# decode_event_vs_teacher_1b3 (issue 18): the mamba2-1.3b shape (5.4 GB of fp32 weights per model; the
+# teacher and the student are both loaded), a shorter decode. `--layers-1b3 N` keeps the first N layers.
+MAMBA2_1B3 = ModelShape(
+    d_model=2048, n_layer=48, d_state=128, headdim=64, expand=2, n_groups=1, vocab_size=50288
+)
+LARGE_PRESETS = {
+    "full": replace(FULL, model=MAMBA2_1B3, prompt_len=16, new_tokens=32),
+    "quick": replace(QUICK, model=replace(QUICK.model, d_model=512, n_layer=2), new_tokens=16),
+}
 

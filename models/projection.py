@@ -58,7 +58,7 @@ class SpikingProjection(SpikeDrivenLinear):
         super().__init__(in_features, out_features, bias=config.bias)
         self.side, self.layer_idx = side, layer_idx
         self.kind = getattr(config, SIDES[side].neuron_field)
-        self.v_threshold = float(getattr(config, SIDES[side].threshold_field))
+        self._v_threshold = float(getattr(config, SIDES[side].threshold_field))
         self.T = config.T
         self.neuron = make_neuron(self.kind, D=config.D, beta=config.beta, alpha=config.alpha,
                                   v_threshold=self.v_threshold, step_mode="s" if config.T == 1 else "m",
@@ -81,6 +81,23 @@ class SpikingProjection(SpikeDrivenLinear):
         self._spike_driven = bool(enabled) and self.neuron is not None
         if self.neuron is not None:
             self.neuron.spike_driven = self._spike_driven
+
+    @property
+    def v_threshold(self) -> float:
+        """The neuron's threshold V_th (config ``v_threshold_in`` / ``v_threshold_out``)."""
+        return self._v_threshold
+
+    @v_threshold.setter
+    def v_threshold(self, value: float) -> None:
+        """Set V_th everywhere this projection uses it: the neuron, the scale V_th / T, the SGC branch
+        (e.g. to calibrate a firing rate, benchmarks/calibrate.py). The config is not changed."""
+        if not (value > 0 and value < float("inf")):
+            raise ValueError(f"v_threshold must be a positive finite number, got {value!r}")
+        self._v_threshold = float(value)
+        if self.neuron is not None:
+            self.neuron.v_threshold = self._v_threshold
+        if self.sgc is not None:
+            self.sgc.v_threshold = self._v_threshold
 
     @property
     def path(self) -> str:

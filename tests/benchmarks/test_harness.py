@@ -105,3 +105,12 @@ def test_agreeing_prefix_and_firing_rate():
     assert agreeing_prefix(a, torch.tensor([[1, 2, 0, 4]])) == 2
     q = torch.tensor([[0.0, -4.0], [1.0, 3.0]])  # 8 spikes in 4 neurons x D=4 micro-steps
     assert firing_rate(q, 4) == 0.5
+
+
+def test_a_skipped_figure_has_no_value_and_says_why(tmp_path):
+    r = Result.skipped("decode_event_vs_llamacpp", ">= 1.0", "skipped: no llama.cpp build")
+    assert r.value is None and r.met is None and r.repetitions == 0 and r.detail["skipped"] == r.shape
+    assert "| `decode_event_vs_llamacpp` | – |" in markdown_table([r])
+    write_json([r], tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())[0]["value"] is None
+    assert Result.from_samples("x", [0.5], "< 1", "").met and not Result.from_samples("x", [1.0], "< 1", "").met
