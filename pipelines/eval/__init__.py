@@ -1,10 +1,11 @@
 """Evaluation (Tables 2–4): lm-evaluation-harness zero-shot, perplexity, the comparison table.
 
-The lm-eval model ``spikingmamba`` is registered by ``import pipelines.eval`` when lm-eval is already
-imported, and by every part of this package that runs lm-eval; otherwise call
-``pipelines.eval.register_with_lm_eval()``. Then lm-eval's own Python API accepts it::
+The lm-eval model ``spikingmamba`` is registered by every part of this package that runs lm-eval, and by
+``import pipelines.eval`` when lm-eval is already imported; elsewhere call
+``pipelines.eval.register_with_lm_eval()`` (idempotent). Then lm-eval's own Python API accepts it::
 
     import lm_eval, pipelines.eval
+    pipelines.eval.register_with_lm_eval()
     from lm_eval.tasks import TaskManager
     results = lm_eval.simple_evaluate(
         model="spikingmamba", model_args={"pretrained": "path/to/student"},

@@ -47,8 +47,10 @@ _HFLM_PASSED = {"trust_remote_code", "gpus", "max_memory_per_gpu", "max_cpu_memo
 def check_checkpoint(source) -> None:
     """A local checkpoint must be a directory with config.json; anything else must be a hub id (and, offline,
     one in the hub cache). Raises FileNotFoundError naming ``source`` otherwise."""
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants
     from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from models.hub import resolve_dir
 
     path = Path(source).expanduser()
     if path.is_dir():
@@ -63,9 +65,8 @@ def check_checkpoint(source) -> None:
         validate_repo_id(str(source))
     except HFValidationError:
         raise FileNotFoundError(f"checkpoint directory {source} does not exist; {fix}") from None
-    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(str(source), "config.json"), str):
-        raise FileNotFoundError(f"checkpoint {source} is not a local directory, and HF_HUB_OFFLINE is set and the "
-                                f"hub cache has no {source}; {fix}")
+    if constants.HF_HUB_OFFLINE:  # offline: the hub cache must hold it (models.hub words the error)
+        resolve_dir(str(source), allow_patterns=["config.json"], local_files_only=True)
 
 
 def resolve_tokenizer(pretrained, tokenizer=None):
