@@ -115,7 +115,7 @@ def ship_teacher(run_dir: Path, recipe: DemoRecipe, data: DemoData, threads: int
     for name in RUN_FILES:
         shutil.copy2(run_dir / name, staging / name)
     parameters = sum(t.numel() for t in load_file(staging / "model.safetensors").values())
-    _, stream = heldout_stream(data, AutoTokenizer.from_pretrained(str(staging)))
+    _, stream = heldout_stream(data, AutoTokenizer.from_pretrained(str(staging)), recipe.evaluation.ppl_documents)
     ppl = heldout_perplexities(staging, stream, recipe.seq_len, recipe.evaluation.ppl_stride,
                                recipe.evaluation.batch_size)
     curve = [{"step": r["step"], "heldout_loss": r["heldout_loss"]} for r in read_metrics(run_dir) if "heldout_loss" in r]
@@ -184,7 +184,7 @@ def model_card(p: dict) -> str:
         "",
         "## Held-out quality",
         "",
-        f"Perplexity on all held-out chapters ({ppl['tokens']:,} tokens scored, windows of "
+        f"Perplexity on the held-out chapters ({ppl['tokens']:,} tokens scored, windows of "
         f"{ppl['context_len']} tokens every {ppl['stride']}): **{ppl['teacher']:.2f}**, against "
         f"{ppl['fresh_init']:.2f} for a freshly initialised model of the same shape (`torch.manual_seed("
         f"{FRESH_SEED})`). Held-out CE (nats) during pretraining, by step: {curve}.",
