@@ -1,15 +1,18 @@
 """``python -m pipelines demo`` (``make demo``): the whole SpikingMamba method end to end on a CPU, offline.
 
-    python -m pipelines demo                  # default preset: ≤ 20 min on 2 cores (teacher included)
-    python -m pipelines demo --quick          # smaller everything, ≤ 3 min (smoke test) -> runs/demo-quick
-    python -m pipelines demo --fresh          # rebuild the data and retrain the cached teacher
+    python -m pipelines demo                  # default preset, the shipped teacher: ≤ 15 min on 2 cores
+    python -m pipelines demo --quick          # smaller everything, ≤ 90 s (smoke test) -> runs/demo-quick
+    python -m pipelines demo --pretrain       # pretrain the teacher here instead of loading the shipped one
+    python -m pipelines demo --ship-teacher   # pretrain the default teacher and write pipelines/demo/teacher/
     python -m pipelines demo --preset paper [--run]   # the real-scale GPU recipe: print (and run) it
 
 Stages: data (KJV corpus split, tokenizer, verse-ending task, preference set; ``prepare.py``) → teacher
-pretraining (``python -m pipelines distill`` with ``objective: ce``, ``training.py``; cached) → in
+(the shipped one, ``shipped.py``; or pretrained by ``python -m pipelines distill`` with ``objective: ce``,
+``training.py``, cached) → in
 ``--jobs`` worker processes (``jobs.py``; logs in
 ``<out>/logs/``): the four students distilled with the same budget (``python -m pipelines distill``),
-DPO/KTO on the TI-LIF + SGC student (``python -m pipelines rl``), and the evaluation of all six models
+DPO/KTO on the TI-LIF + SGC student and on the teacher (``python -m pipelines rl``), TI-LIF and TI-LIF + SGC
+with a second seed, and the evaluation of all nine models
 (held-out perplexity, the lm-eval task, firing rates, E_A/E_S; ``evaluate.py``) → figures and
 ``report.md`` / ``summary.json`` (``figures.py``, ``report.py``).
 

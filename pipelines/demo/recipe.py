@@ -6,8 +6,8 @@ where it gives one (Appendix C: lr 1e-3 for distillation, 1 % warm-up then cosin
 0.98), λ = 1 in Eq 12, the embedding frozen). Kept from the paper: students start from the teacher's
 weights, L = L_KL + L_hidden (Eq 12–13) with SGC on the first, middle and last block, the same budget
 for every student, DPO/KTO on the distilled full model with the reference = the policy at the start
-(Eq 14–15). Scaled: a 4-layer d_model-128 Mamba2 pretrained here (the distillation pipeline with
-``objective: ce``) instead of the hub's 130m/1.3b, sequences of 128 tokens instead of 2048, a few
+(Eq 14–15). Scaled: a 4-layer d_model-128 Mamba2 pretrained once by the demo (the distillation pipeline with
+``objective: ce``; shipped in ``pipelines/demo/teacher/``) instead of the hub's 130m/1.3b, sequences of 128 tokens instead of 2048, a few
 hundred steps instead of 7 B tokens, and an RL learning rate sized to a few dozen steps (the paper's
 5e-6 is for ~1 epoch of UltraFeedback on 1.3 B parameters). What was tried while tuning is written in
 ``pipelines/demo/TUNING.md``; ``training.py`` turns a stage into its config.
