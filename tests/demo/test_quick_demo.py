@@ -28,7 +28,7 @@ def test_quick_demo_end_to_end(tmp_path):
     assert set(models) == NAMES
     for name, row in models.items():
         assert set(row) == set(SUMMARY_KEYS)
-        numbers = [row["ppl"], row["acc"], row["energy_ratio"]] + ([] if name == "teacher" else [row["fr_in"], row["fr_out"]])
+        numbers = [row["ppl"], row["acc"], row["energy_ratio"]] + ([] if name in ("teacher", "teacher_dpo") else [row["fr_in"], row["fr_out"]])
         assert all(isinstance(v, float) and math.isfinite(v) for v in numbers), (name, row)
         assert row["ppl"] > 1 and 0 <= row["acc"] <= 1
     dense = {"teacher", "teacher_dpo"}
