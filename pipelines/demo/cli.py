@@ -1,15 +1,18 @@
 """``python -m pipelines demo`` (``make demo``): the whole SpikingMamba method end to end on a CPU, offline.
 
-    python -m pipelines demo                  # default preset: ≤ 20 min on 2 cores (teacher included)
-    python -m pipelines demo --quick          # smaller everything, ≤ 3 min (smoke test) -> runs/demo-quick
-    python -m pipelines demo --fresh          # rebuild the data and retrain the cached teacher
+    python -m pipelines demo                  # default preset, the shipped teacher: ≤ 15 min on 2 cores
+    python -m pipelines demo --quick          # smaller everything, ≤ 90 s (smoke test) -> runs/demo-quick
+    python -m pipelines demo --pretrain       # pretrain the teacher here instead of loading the shipped one
+    python -m pipelines demo --ship-teacher   # pretrain the default teacher and write pipelines/demo/teacher/
     python -m pipelines demo --preset paper [--run]   # the real-scale GPU recipe: print (and run) it
 
 Stages: data (KJV corpus split, tokenizer, verse-ending task, preference set; ``prepare.py``) → teacher
-pretraining (``python -m pipelines distill`` with ``objective: ce``, ``training.py``; cached) → in
+(the shipped one, ``shipped.py``; or pretrained by ``python -m pipelines distill`` with ``objective: ce``,
+``training.py``, cached) → in
 ``--jobs`` worker processes (``jobs.py``; logs in
 ``<out>/logs/``): the four students distilled with the same budget (``python -m pipelines distill``),
-DPO/KTO on the TI-LIF + SGC student (``python -m pipelines rl``), and the evaluation of all six models
+DPO/KTO on the TI-LIF + SGC student and on the teacher (``python -m pipelines rl``), TI-LIF and TI-LIF + SGC
+with a second seed, and the evaluation of all nine models
 (held-out perplexity, the lm-eval task, firing rates, E_A/E_S; ``evaluate.py``) → figures and
 ``report.md`` / ``summary.json`` (``figures.py``, ``report.py``).
 
@@ -47,7 +50,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="with --preset paper: the hub teacher (default: %(default)s)")
     parser.add_argument("--out", help="output directory (default: runs/demo, or runs/demo-quick with --quick)")
     parser.add_argument("--cache-dir", help="data and teacher cache (default: OUT/cache)")
-    parser.add_argument("--fresh", action="store_true", help="rebuild the cached data and retrain the teacher")
+    parser.add_argument("--pretrain", action="store_true",
+                        help="pretrain the teacher from scratch (into the cache) instead of loading the shipped "
+                             "one, pipelines/demo/teacher/")
+    parser.add_argument("--fresh", action="store_true",
+                        help="rebuild the cached data and retrain a cached teacher (the shipped one is not touched)")
+    parser.add_argument("--ship-teacher", action="store_true",
+                        help="pretrain the default recipe's teacher (reusing a cached pretraining unless --fresh), "
+                             "write it with its model card to pipelines/demo/teacher/, and stop")
     parser.add_argument("--rl", choices=["dpo", "kto"], help="alignment objective (default: the preset's, dpo)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="worker processes for the students and evaluations (default: %(default)s, "
@@ -61,6 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.preset = "quick"
     if args.run and args.preset != "paper":
         parser.error("--run applies to --preset paper only (the CPU presets always run)")
+    if args.ship_teacher and (args.preset != "default" or args.rl):
+        parser.error("--ship-teacher ships the default preset's teacher; drop --preset / --quick / --rl")
     if args.threads < 1 or args.jobs < 1:
         parser.error(f"--threads and --jobs must be >= 1, got --threads {args.threads} --jobs {args.jobs}")
     return args
@@ -69,7 +81,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def plan_jobs(recipe: DemoRecipe) -> list[Job]:
     """The parallel stage's jobs in scheduling priority, each with its planned work in token passes
     (forward = 1, forward + backward = 3). The critical path goes first — the aligned student, then
-    its alignment (which waits for it) — and the short teacher evaluation last, to fill the gap."""
+    its alignment (which waits for it) — then the teacher's alignment, the other students, the students
+    distilled with a second seed, and the short teacher evaluation last, to fill the gap."""
     setting, e = recipe.setting, recipe.evaluation
     heldout_tokens = 55_000 if e.ppl_documents is None else 900 * e.ppl_documents
     evaluation = heldout_tokens * recipe.seq_len / e.ppl_stride + (e.mc_limit or recipe.data.n_mc) * 6 * 140
@@ -77,19 +90,97 @@ def plan_jobs(recipe: DemoRecipe) -> list[Job]:
     align_work = 8 * setting("align", "max_steps") * setting("align", "global_batch_size") \
         * setting("align", "max_length")
     target = student_named(recipe.align_student)
-    align = Job(f"align:{aligned_name(recipe)}", "align", align_work + evaluation, student=target,
-                after=(f"student:{target.name}",))
+    aligned = [Job(f"align:{name}", "align", align_work + evaluation,
+                   student=None if base == "teacher" else student_named(base),
+                   after=() if base == "teacher" else (f"student:{base}",))
+               for name, base in recipe.aligned.items()]
     students = [Job(f"student:{s.name}", "student", distill + evaluation, student=s)
-                for s in sorted(STUDENTS, key=lambda s: s != target)]
-    return [students[0], align, *students[1:], Job("evaluate:teacher", "evaluate", evaluation)]
+                for s in [*sorted(STUDENTS, key=lambda s: s != target), *recipe.repeated]]
+    return [students[0], *aligned, *students[1:], Job("evaluate:teacher", "evaluate", evaluation)]
 
 
-def aligned_name(recipe: DemoRecipe) -> str:
-    return f"{recipe.align_student}_{recipe.setting('align', 'loss')}"
+def table_rows(recipe: DemoRecipe) -> list[str]:
+    """The table's rows in order: the teacher and its alignment, each student followed by its alignment,
+    the students of the second seed."""
+    by_base = {base: name for name, base in recipe.aligned.items()}
+    rows = [name for base in ("teacher", *(s.name for s in STUDENTS))
+            for name in (base, *([by_base[base]] if base in by_base else []))]
+    return rows + [s.name for s in recipe.repeated]
+
+
+def row_labels(recipe: DemoRecipe) -> dict[str, dict]:
+    """Per row: its step (T×D), SGC mark and seed; an aligned row also names the row it was aligned
+    from (``base``), a second-seed row the row it repeats (``repeats``)."""
+    loss = recipe.setting("align", "loss").upper()
+    labels = {"teacher": {"step": "1 (dense)", "sgc": "–", "seed": None}}
+    labels |= {s.name: {"step": s.step, "sgc": "✓" if s.sgc else "✗", "seed": s.seed}
+               for s in (*STUDENTS, *recipe.repeated)}
+    for name, base in recipe.aligned.items():
+        labels[name] = {**labels[base], "step": f"{labels[base]['step']} + {loss}", "base": base}
+    for s, name in zip(recipe.repeated, recipe.repeats):
+        labels[s.name]["repeats"] = name
+    return labels
+
+
+def resolve_teacher(recipe: DemoRecipe, data, cache: Path, clock, pretrain: bool, fresh: bool, threads: int,
+                    datasets_cache: str) -> tuple[Path, str]:
+    """The teacher's run directory (the teacher is its ``final/``; the shipped folder is its own) and where
+    it came from: "shipped" (``shipped.py``; unless ``pretrain``), "cached" or "pretrained" (here, now)."""
+    from pipelines.demo.shipped import SHIPPED_TEACHER, shipped_for
+    from pipelines.demo.training import pretrain_teacher, teacher_config
+
+    steps, shape = recipe.setting("teacher", "max_steps"), recipe.setting("teacher", "tiny_teacher")
+    shipped = None if pretrain else shipped_for(recipe, data)
+    if shipped is not None:
+        clock.skip("teacher")
+        print(f"\nteacher: the shipped one, {shipped} ({steps} steps; --pretrain retrains it)", flush=True)
+        return shipped, "shipped"
+    if not pretrain:
+        print(f"\nteacher: {SHIPPED_TEACHER} was made by another teacher stage than this recipe's; "
+              "pretraining this recipe's teacher", flush=True)
+    run = cache / f"teacher-{recipe.teacher_key(data.root.name, threads)}"
+    if (run / "final" / "model.safetensors").is_file() and not fresh:
+        clock.skip("teacher")
+        print(f"teacher: reusing {run / 'final'} (--fresh retrains it)", flush=True)
+        return run, "cached"
+    with clock.stage("teacher", f"teacher: pretrain a {shape['n_layer']}-layer d_model={shape['d_model']} "
+                                f"Mamba2 for {steps} steps"):
+        pretrain_teacher(teacher_config(recipe, data, run, datasets_cache), threads)
+    return run, "pretrained"
+
+
+def teacher_final(teacher_run: Path) -> Path:
+    """The loadable teacher of a run directory from ``resolve_teacher``."""
+    return teacher_run if (teacher_run / "model.safetensors").is_file() else teacher_run / "final"
+
+
+def planned_work(recipe: DemoRecipe, planned: list[Job], jobs: int) -> dict[str, float]:
+    """Each stage's planned token passes, for the ETA (the parallel stage's spread over ``jobs`` workers)."""
+    steps = recipe.setting("teacher", "max_steps")
+    return {"data": 0.0, "teacher": 3 * steps * recipe.setting("teacher", "global_batch_size") * recipe.seq_len,
+            "models": sum(j.work for j in planned) / jobs,
+            "figures": 30 * recipe.evaluation.analysis_sequences * recipe.seq_len}
+
+
+def ship(recipe: DemoRecipe, cache: Path, fresh: bool, threads: int, command: str) -> int:
+    """``--ship-teacher``: the data and teacher stages, then ``shipped.ship_teacher``."""
+    from pipelines.demo.prepare import prepare_data
+    from pipelines.demo.progress import StageClock
+    from pipelines.demo.shipped import SHIPPED_TEACHER, ship_teacher
+
+    clock = StageClock({"data": 0.0, "teacher": planned_work(recipe, [], 1)["teacher"]})
+    with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
+        data = prepare_data(cache, recipe.data, fresh=fresh)
+    run, _ = resolve_teacher(recipe, data, cache, clock, pretrain=True, fresh=fresh, threads=threads,
+                             datasets_cache=str(cache / "datasets"))
+    provenance = ship_teacher(run, recipe, data, threads, command)
+    print(f"\nshipped {SHIPPED_TEACHER}: held-out PPL {provenance['heldout_ppl']['teacher']:.2f} "
+          f"(fresh init {provenance['heldout_ppl']['fresh_init']:.2f}); model card {SHIPPED_TEACHER / 'README.md'}")
+    return 0
 
 
 def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: bool = False, jobs: int = 2,
-             threads: int = 1, command: str = "python -m pipelines demo") -> dict:
+             threads: int = 1, command: str = "python -m pipelines demo", pretrain: bool = False) -> dict:
     """Run every stage with ``threads`` torch threads per process; write summary.json, report.md and
     figures under ``out``; return the summary."""
     from pipelines.demo.files import write_json
@@ -97,29 +188,16 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     from pipelines.demo.prepare import prepare_data
     from pipelines.demo.progress import StageClock, format_seconds
     from pipelines.demo.report import SUMMARY_KEYS, report_markdown, table_markdown
-    from pipelines.demo.training import pretrain_teacher, teacher_config
 
     out.mkdir(parents=True, exist_ok=True)
     datasets_cache = str(cache / "datasets")
-    steps, shape = recipe.setting("teacher", "max_steps"), recipe.setting("teacher", "tiny_teacher")
     planned = plan_jobs(recipe)
     total_work = sum(j.work for j in planned)
-    work = {"data": 0.0, "teacher": 3 * steps * recipe.setting("teacher", "global_batch_size") * recipe.seq_len,
-            "models": total_work / jobs, "figures": 30 * recipe.evaluation.analysis_sequences * recipe.seq_len}
-    clock = StageClock(work)
+    clock = StageClock(planned_work(recipe, planned, jobs))
     with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
         data = prepare_data(cache, recipe.data, fresh=fresh)
-    teacher_run = cache / f"teacher-{recipe.teacher_key(data.root.name, threads)}"
-    teacher_dir = teacher_run / "final"
-    cached = (teacher_dir / "model.safetensors").is_file() and not fresh
-    if cached:
-        clock.skip("teacher")
-        print(f"\nteacher: reusing {teacher_dir} (--fresh retrains it)", flush=True)
-    else:
-        with clock.stage("teacher", f"teacher: pretrain a {shape['n_layer']}-layer d_model={shape['d_model']} "
-                                    f"Mamba2 for {steps} steps"):
-            pretrain_teacher(teacher_config(recipe, data, teacher_run, datasets_cache), threads)
-
+    teacher_run, teacher_source = resolve_teacher(recipe, data, cache, clock, pretrain, fresh, threads, datasets_cache)
+    teacher_dir = teacher_final(teacher_run)
 
     def on_status(done, running, finished):
         for r in finished:
@@ -133,35 +211,33 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     ctx = Context(recipe, data, teacher_dir, out, datasets_cache, threads=threads)
     loss = recipe.setting("align", "loss")
     with clock.stage("models", f"teacher evaluation, {len(STUDENTS)} students (distil + evaluate), "
-                               f"{loss.upper()} on {recipe.align_student}: {len(planned)} jobs on "
-                               f"{jobs} worker process(es), logs in {out / 'logs'}"):
+                               f"{loss.upper()} on {' and '.join(recipe.aligned.values())}, "
+                               f"{len(recipe.repeated)} students with seed {recipe.repeat_seed}: {len(planned)} "
+                               f"jobs on {jobs} worker process(es), logs in {out / 'logs'}"):
         done = run_jobs(planned, ctx, jobs, on_status)
-    aligned, target = aligned_name(recipe), student_named(recipe.align_student)
-    order = ["teacher", *(s.name for s in STUDENTS), aligned]   # the table's order
-    by_label = {j.name.split(":")[-1]: done[j.name] for j in planned}
+    order = table_rows(recipe)
+    by_label = {j.label: done[j.name] for j in planned}
     results = {name: by_label[name]["result"] for name in order}
     finals = {name: Path(by_label[name]["final"]) for name in order}
 
     with clock.stage("figures", "figures: loss curves, final-block histograms, spike rasters, energy"):
-        paths = write_figures(recipe, data, teacher_run, finals, results, out / "figures", aligned, target)
+        paths = write_figures(recipe, data, teacher_run, finals, results, out / "figures")
 
-    labels = {"teacher": {"step": "1 (dense)", "sgc": "–"}}
-    labels |= {s.name: {"step": s.step, "sgc": "✓" if s.sgc else "✗"} for s in STUDENTS}
-    labels[aligned] = {"step": f"{target.step} + {loss.upper()}", "sgc": labels[target.name]["sgc"]}
     summary = {
         "models": {name: {k: results[name][k] for k in SUMMARY_KEYS} for name in order},
         "meta": {
             "preset": preset, "command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "threads": ctx.threads, "jobs": jobs, "teacher_cached": cached, "teacher_dir": str(teacher_dir),
-            "aligned_student": target.name, "aligned": aligned,
+            "threads": ctx.threads, "jobs": jobs, "teacher_source": teacher_source, "teacher_dir": str(teacher_dir),
+            "aligned_student": recipe.align_student, "aligned": recipe.aligned,
+            "repeats": {s.name: name for s, name in zip(recipe.repeated, recipe.repeats)},
             "lowest_ppl_student": min(STUDENTS, key=lambda s: results[s.name]["ppl"]).name,
-            "labels": labels, "seq_len": recipe.seq_len, "task": data.task_name,
+            "labels": row_labels(recipe), "seq_len": recipe.seq_len, "task": data.task_name,
             "mc_questions": results["teacher"]["mc_questions"],
             "ppl_tokens": results["teacher"]["ppl_details"]["tokens"],
             "data": {"root": str(data.root), "train_tokens": data.manifest["tokens"]["train"],
                      "heldout_tokens": data.manifest["tokens"]["heldout"], "bytes": data.manifest["bytes"],
                      "source": data.manifest["source"]},
-            "setup": setup_lines(recipe, data, target.name),
+            "setup": setup_lines(recipe, data, teacher_source),
             "recipe": dataclasses.asdict(recipe),
             "seconds": {**{k: round(v, 1) for k, v in clock.seconds.items()}, "total": round(clock.total, 1)},
             "job_seconds": {name: round(r["seconds"], 1) for name, r in done.items()},
@@ -176,10 +252,11 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     return summary
 
 
-def write_figures(recipe: DemoRecipe, data, teacher_run: Path, finals: dict, results: dict, fig_dir: Path,
-                  aligned: str, target: Student) -> dict[str, Path]:
-    """The four figures of the report (``figures.py``) on the same held-out tokens; returns their PNGs."""
-    teacher_dir = teacher_run / "final"
+def write_figures(recipe: DemoRecipe, data, teacher_run: Path, finals: dict, results: dict,
+                  fig_dir: Path) -> dict[str, Path]:
+    """The four figures of the report (``figures.py``) on the same held-out tokens; returns their PNGs.
+    The students of the second seed are left out of the figures (they repeat their first seed's)."""
+    teacher_dir = teacher_final(teacher_run)
     from transformers import AutoTokenizer
 
     from models import SpikingMambaForCausalLM
@@ -193,7 +270,10 @@ def write_figures(recipe: DemoRecipe, data, teacher_run: Path, finals: dict, res
     models |= {s.name: SpikingMambaForCausalLM.from_pretrained(str(finals[s.name])).eval() for s in STUDENTS}
     out = fig_dir.parent
     runs = {"teacher": {"teacher": teacher_run}, "students": {s.name: out / "students" / s.name for s in STUDENTS},
-            "alignment": {aligned: out / "align"}}
+            "alignment": {name: out / "align" / name for name in recipe.aligned}}
+    target = student_named(recipe.align_student)
+    spiking = {s.name: s.sgc for s in STUDENTS} | {name: target.sgc for name, base in recipe.aligned.items()
+                                                   if base == target.name}
     return {
         "loss curves": figures.plot_loss_curves(runs, fig_dir / "loss_curves.png")[0],
         "final-block output histograms (Figures 5–7)": figures.plot_histograms(
@@ -202,30 +282,35 @@ def write_figures(recipe: DemoRecipe, data, teacher_run: Path, finals: dict, res
             {k: v for k, v in models.items() if k != "teacher"}, batch[:, : ev.raster_tokens],
             fig_dir / "spike_rasters.png")[0],
         "energy (Figure 2)": figures.plot_energy_bars(
-            results, {s.name: s.sgc for s in STUDENTS} | {aligned: target.sgc}, fig_dir / "energy.png")[0],
+            {name: results[name] for name in spiking}, spiking, fig_dir / "energy.png")[0],
     }
 
 
-def setup_lines(recipe: DemoRecipe, data, aligned_student: str) -> list[str]:
+def setup_lines(recipe: DemoRecipe, data, teacher_source: str) -> list[str]:
     t, d, a = ({key: recipe.setting(stage, key) for key in ("max_steps", "global_batch_size", "lr")}
                for stage in ("teacher", "distill", "align"))
     shape, n = recipe.setting("teacher", "tiny_teacher"), recipe.seq_len
     tokens = data.manifest["tokens"]
+    origin = {"shipped": "the shipped teacher (pipelines/demo/teacher/, made by this stage once; its model card "
+                         "says how)", "cached": "pretrained earlier by this stage (cached)",
+              "pretrained": "pretrained in this run"}[teacher_source]
+    aligned = ", ".join(f"{base} (reference = {base})" for base in recipe.aligned.values())
     return [
         f"Corpus: {data.manifest['source']}; {data.manifest['documents']['train']} training chapters "
         f"({tokens['train']:,} tokens), {data.manifest['documents']['heldout']} held-out chapters "
         f"({tokens['heldout']:,} tokens); byte-level BPE of {data.manifest['vocab']} tokens.",
         f"Teacher: Mamba2, {shape['n_layer']} layers, d_model {shape['d_model']}, d_state {shape['d_state']}, "
         f"headdim {shape['headdim']}; {t['max_steps']} steps × {t['global_batch_size']} × {n} tokens "
-        f"({t['max_steps'] * t['global_batch_size'] * n:,} tokens), AdamW lr {t['lr']}, cosine.",
+        f"({t['max_steps'] * t['global_batch_size'] * n:,} tokens), AdamW lr {t['lr']}, cosine; {origin}.",
         f"Students: from the teacher's weights, embedding frozen; L = L_KL + "
         f"{recipe.setting('distill', 'hidden_weight')}·L_hidden (Eq 12–13); {d['max_steps']} steps × "
         f"{d['global_batch_size']} × {n} tokens each, lr {d['lr']}; SGC on blocks first/middle/last for "
-        f"{', '.join(s.name for s in STUDENTS if s.sgc)}.",
-        f"Alignment: {recipe.setting('align', 'loss').upper()} (β {recipe.setting('align', 'beta')}) on "
-        f"{aligned_student} (the paper's full model), reference = {aligned_student}; "
-        f"{a['max_steps']} steps × {a['global_batch_size']} pairs, lr {a['lr']}; preference pairs from training "
-        "chapters (the true ending of a verse preferred over an ending from another chapter).",
+        f"{', '.join(s.name for s in STUDENTS if s.sgc)}; "
+        + (f"{', '.join(recipe.repeats)} distilled again with seed {recipe.repeat_seed} (another data order: "
+           f"{', '.join(s.name for s in recipe.repeated)})." if recipe.repeats else "one seed."),
+        f"Alignment: {recipe.setting('align', 'loss').upper()} (β {recipe.setting('align', 'beta')}) of "
+        f"{aligned}; {a['max_steps']} steps × {a['global_batch_size']} pairs, lr {a['lr']}; preference pairs from "
+        "training chapters (the true ending of a verse preferred over an ending from another chapter).",
     ]
 
 
@@ -245,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache_dir) if args.cache_dir else out / "cache"
     command = shlex.join(["python", "-m", "pipelines", "demo", *(sys.argv[1:] if argv is None else argv)])
     try:
+        if args.ship_teacher:
+            return ship(recipe, cache, args.fresh, args.threads, command)
         run_demo(recipe, args.preset, out, cache, fresh=args.fresh, jobs=args.jobs, threads=args.threads,
-                 command=command)
+                 command=command, pretrain=args.pretrain)
     except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """The demo's parallel stage: one single-threaded worker process per CPU core.
 
 Every job is independent once the teacher exists — evaluate the teacher; distil a student and
-evaluate it; align the TI-LIF + SGC student (after its distillation) and evaluate the result — so
+evaluate it; align the TI-LIF + SGC student (after its distillation) or the teacher and evaluate the
+result — so
 ``jobs`` worker processes run them side by side, each with one torch thread. On a small CPU this
 is what uses the second core: these models are made of many small kernels, for which a second
 OpenMP thread gains little, and a two-thread team slows down several-fold as soon as anything
@@ -28,7 +29,8 @@ from pipelines.demo.recipe import DemoRecipe, Student
 @dataclass(frozen=True)
 class Job:
     """``kind``: "evaluate" (the model at ``path``; None = the teacher), "student" (distil ``student``
-    then evaluate) or "align" (DPO/KTO on ``student``'s distillation run, then evaluate)."""
+    then evaluate) or "align" (DPO/KTO on ``student``'s distillation run, or on the teacher when
+    ``student`` is None, then evaluate). The row it fills in the table is the part of ``name`` after ":"."""
 
     name: str
     kind: str
@@ -36,6 +38,10 @@ class Job:
     path: Path | None = None
     student: Student | None = None
     after: tuple[str, ...] = field(default=())   # jobs that must finish first
+
+    @property
+    def label(self) -> str:
+        return self.name.split(":")[-1]
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def run_job(job: Job, ctx: Context) -> dict:
 
     from pipelines.demo.evaluate import evaluate
     from pipelines.demo.files import write_json
-    from pipelines.demo.training import align_student, distill_student
+    from pipelines.demo.training import align, distill_student, student_policy
 
     _redirect_output(ctx.out / "logs" / f"{job.name}.log")
     torch.set_num_threads(ctx.threads)
@@ -84,14 +90,14 @@ def run_job(job: Job, ctx: Context) -> dict:
         final = distill_student(ctx.recipe, job.student, ctx.teacher_dir, ctx.data,
                                 ctx.out / "students" / job.student.name, ctx.datasets_cache)
     elif job.kind == "align":
-        final = align_student(ctx.recipe, job.student, ctx.out / "students" / job.student.name, ctx.data,
-                              ctx.out / "align", ctx.datasets_cache)
+        policy, sgc_run = ((ctx.teacher_dir, None) if job.student is None
+                           else student_policy(job.student, ctx.out / "students" / job.student.name))
+        final = align(ctx.recipe, policy, ctx.data, ctx.out / "align" / job.label, ctx.datasets_cache, sgc_run)
     else:
         raise ValueError(f"unknown job kind {job.kind!r}")
     manager, tokenizer = _eval_tools(str(ctx.data.task_dir), str(ctx.teacher_dir))
-    label = job.name.split(":")[-1]
-    result = evaluate(final, label, ctx.data, ctx.recipe, manager, tokenizer, ctx.out / "eval")
-    write_json(ctx.out / "eval" / f"{label}.json", result)
+    result = evaluate(final, job.label, ctx.data, ctx.recipe, manager, tokenizer, ctx.out / "eval")
+    write_json(ctx.out / "eval" / f"{job.label}.json", result)
     return {"name": job.name, "final": str(final), "result": result,
             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 

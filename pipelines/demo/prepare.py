@@ -68,13 +68,22 @@ class DemoData:
         return self.root / "preference" / f"{kind}.jsonl"
 
 
+def data_settings(config: DataConfig, corpus_sha256: str) -> dict:
+    return {"format": FORMAT_VERSION, "corpus_sha256": corpus_sha256, **asdict(config)}
+
+
+def data_dir_name(config: DataConfig, corpus_sha256: str) -> str:
+    """``data-<key>``: the key hashes the corpus file and every setting that changes the data."""
+    key = hashlib.sha256(json.dumps(data_settings(config, corpus_sha256), sort_keys=True).encode()).hexdigest()[:12]
+    return f"data-{key}"
+
+
 def prepare_data(cache_dir: str | Path, config: DataConfig = DataConfig(),
                  corpus_path: str | Path | None = None, fresh: bool = False) -> DemoData:
     """Build (or reuse) the demo's data under ``cache_dir``; ``corpus_path`` overrides the KJV file."""
     corpus = load_corpus(corpus_path, config.heldout_every, config.heldout_offset)
-    settings = {"format": FORMAT_VERSION, "corpus_sha256": corpus.sha256, **asdict(config)}
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    root = Path(cache_dir) / f"data-{key}"
+    settings = data_settings(config, corpus.sha256)
+    root = Path(cache_dir) / data_dir_name(config, corpus.sha256)
     if (root / "manifest.json").is_file() and not fresh:
         return DemoData(root, json.loads((root / "manifest.json").read_text()))
     shutil.rmtree(root, ignore_errors=True)

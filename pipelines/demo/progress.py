@@ -1,10 +1,12 @@
 """Stage headers with elapsed time and an ETA for the whole demo.
 
-Each stage has a planned amount of work (token passes, from the recipe); the ETA is the remaining
-work divided by the speed measured so far (after the first timed stage; before it, a prior guess);
-inside a long stage, ``status(stage, fraction_done)`` gives the same with the stage's progress.
-Skipped stages (a cached teacher) are removed from the plan. Wall times per stage are kept for the
-report.
+Each stage has a planned amount of work (token passes, from the recipe). The ETA is the work left
+divided by the speed of the work done so far: the timed stages and the finished fraction of the
+running stage (``status(stage, fraction)``), over the time it took to do it, measured up to the
+moment that fraction was reached (before anything was done: a prior guess). Between two reports of
+progress the estimate is not recomputed, it only counts down: waiting for a long job never raises
+the ETA, only work done (or found slower than planned) moves it. Skipped stages (a shipped or cached
+teacher) are removed from the plan. Wall times per stage are kept for the report.
 
     clock = StageClock({"data": 1e5, "teacher": 5e6, ...})
     with clock.stage("teacher", "pretrain the teacher"):
@@ -33,26 +35,41 @@ class StageClock:
         self.seconds: dict[str, float] = {}
         self.cpu_seconds: dict[str, float] = {}   # this process's CPU time (all threads) per stage
         self.start = self._stage_start = time.perf_counter()
+        self._current: str | None = None          # the running stage
+        self._fraction = 0.0                      # its share of work done, reached at time _reached
+        self._reached = self.start
         self.stream = stream or sys.stdout
 
     def skip(self, name: str) -> None:
-        """Drop a stage from the plan (e.g. the cached teacher)."""
+        """Drop a stage from the plan (e.g. the shipped teacher)."""
         self.work.pop(name)
 
+    def progress(self, stage: str, fraction: float) -> None:
+        """``fraction`` of running ``stage``'s work is done (now); a fraction not above the last one is no news."""
+        if stage != self._current:
+            raise KeyError(f"stage {stage!r} is not running (running: {self._current!r})")
+        if fraction > self._fraction:
+            self._fraction, self._reached = min(fraction, 1.0), time.perf_counter()
+
     def speed(self) -> float:
+        """Token passes per second of the work done so far (``PRIOR_SPEED`` before any)."""
         done = sum(self.work[n] for n in self.seconds if n in self.work)
         spent = sum(self.seconds.values())
+        if self._current is not None and self._fraction > 0:
+            done += self._fraction * self.work[self._current]
+            spent += self._reached - self._stage_start
         return done / spent if done > 0 and spent > 0 else PRIOR_SPEED
 
-    def eta(self, current: str | None = None, fraction: float = 0.0) -> float:
-        """Seconds left: the stages not yet timed. The running stage ``current``, ``fraction`` done,
-        is extrapolated from its own pace once it has made progress (else from the speed so far)."""
-        later = sum(w for n, w in self.work.items() if n not in self.seconds and n != current)
-        eta = later / self.speed()
+    def eta(self, current: str | None = None, fraction: float | None = None) -> float:
+        """Seconds left: the stages not yet timed at ``speed()``; of the running stage ``current`` (after
+        recording ``fraction`` done, if given), its work left, counted down since that work was reached."""
+        if current is not None and fraction is not None:
+            self.progress(current, fraction)
+        speed = self.speed()
+        eta = sum(w for n, w in self.work.items() if n not in self.seconds and n != current) / speed
         if current is not None:
-            spent = time.perf_counter() - self._stage_start
-            whole = spent / fraction if fraction > 0 else self.work[current] / self.speed()
-            eta += max(0.0, whole - spent)
+            since = time.perf_counter() - self._reached
+            eta += max(0.0, (1 - self._fraction) * self.work[current] / speed - since)
         return eta
 
     def status(self, current: str, fraction: float) -> str:
@@ -68,8 +85,12 @@ class StageClock:
         print(f"\n[{index}/{len(self.work)}] {title} · elapsed {format_seconds(elapsed)} · "
               f"ETA {format_seconds(self.eta())}", file=self.stream, flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
-        self._stage_start = t0
-        yield
+        self._stage_start = self._reached = t0
+        self._current, self._fraction = name, 0.0
+        try:
+            yield
+        finally:
+            self._current, self._fraction = None, 0.0
         self.seconds[name] = time.perf_counter() - t0
         self.cpu_seconds[name] = time.process_time() - c0
 

@@ -6,8 +6,8 @@ where it gives one (Appendix C: lr 1e-3 for distillation, 1 % warm-up then cosin
 0.98), λ = 1 in Eq 12, the embedding frozen). Kept from the paper: students start from the teacher's
 weights, L = L_KL + L_hidden (Eq 12–13) with SGC on the first, middle and last block, the same budget
 for every student, DPO/KTO on the distilled full model with the reference = the policy at the start
-(Eq 14–15). Scaled: a 4-layer d_model-128 Mamba2 pretrained here (the distillation pipeline with
-``objective: ce``) instead of the hub's 130m/1.3b, sequences of 128 tokens instead of 2048, a few
+(Eq 14–15). Scaled: a 4-layer d_model-128 Mamba2 pretrained once by the demo (the distillation pipeline with
+``objective: ce``; shipped in ``pipelines/demo/teacher/``) instead of the hub's 130m/1.3b, sequences of 128 tokens instead of 2048, a few
 hundred steps instead of 7 B tokens, and an RL learning rate sized to a few dozen steps (the paper's
 5e-6 is for ~1 epoch of UltraFeedback on 1.3 B parameters). What was tried while tuning is written in
 ``pipelines/demo/TUNING.md``; ``training.py`` turns a stage into its config.
@@ -32,6 +32,7 @@ class Student:
     neuron: str
     D: int
     sgc: bool
+    seed: int = 0                 # the distillation's data order (students start from the teacher's weights)
 
     @property
     def step(self) -> str:
@@ -41,7 +42,11 @@ class Student:
     @property
     def overrides(self) -> dict:
         """Its keys of the distillation config; SGC layers null = the model's default (first, middle, last)."""
-        return {"neuron": self.neuron, "D": self.D, "sgc_layers": None if self.sgc else []}
+        return {"neuron": self.neuron, "D": self.D, "sgc_layers": None if self.sgc else [], "seed": self.seed}
+
+    def with_seed(self, seed: int) -> Student:
+        """The same student distilled with another data order, named ``<name>_seed<seed>``."""
+        return dataclasses.replace(self, name=f"{self.name}_seed{seed}", seed=seed)
 
 
 STUDENTS = (Student("lif", "lif", 1, False), Student("ilif", "ilif", 4, False),
@@ -72,7 +77,9 @@ SCHEMAS = {"teacher": DistillConfig, "distill": DistillConfig, "align": RLConfig
 @dataclasses.dataclass(frozen=True)
 class DemoRecipe:
     """``teacher``, ``distill``, ``align``: overrides of the stage's config (``SCHEMAS``); the rest is the
-    demo's own: its data, the context length of every stage, the evaluation and which student is aligned."""
+    demo's own: its data, the context length of every stage, the evaluation, which student is aligned,
+    whether the dense teacher is aligned too (Table 2's "Mamba2 + DPO" baseline), and which students are
+    distilled again with ``repeat_seed`` (another data order) to measure the spread between seeds."""
 
     teacher: dict
     distill: dict
@@ -81,6 +88,21 @@ class DemoRecipe:
     seq_len: int = 128            # tokens per sequence: teacher, students and the evaluation windows
     evaluation: EvalStage = EvalStage()
     align_student: str = FULL_MODEL.name
+    align_teacher: bool = True
+    repeats: tuple[str, ...] = ("tilif", "tilif_sgc")
+    repeat_seed: int = 1
+
+    @property
+    def repeated(self) -> tuple[Student, ...]:
+        """The students distilled a second time, with ``repeat_seed``: ``tilif_seed1``, ..."""
+        return tuple(student_named(name).with_seed(self.repeat_seed) for name in self.repeats)
+
+    @property
+    def aligned(self) -> dict[str, str]:
+        """``{aligned row: the row it is aligned from}``: ``<student>_dpo`` (and ``teacher_dpo``)."""
+        loss = self.setting("align", "loss")
+        bases = [self.align_student] + (["teacher"] if self.align_teacher else [])
+        return {f"{base}_{loss}": base for base in bases}
 
     def setting(self, stage: str, key: str):
         """What ``stage`` runs with for ``key``: the recipe's override, else the pipeline's default."""
@@ -107,8 +129,8 @@ DEFAULT = DemoRecipe(
     teacher={"objective": "ce", "neuron": "none", "freeze_embedding": False,
              "tiny_teacher": {"d_model": 128, "n_layer": 4, "d_state": 32, "headdim": 32, "expand": 2,
                               "chunk_size": 64},
-             "max_steps": 640, "global_batch_size": 16, "micro_batch_size": 16, "lr": 3e-3, "weight_decay": 0.1,
-             "warmup_ratio": 0.02, "min_lr_ratio": 0.1, "log_every": 10, "eval_every": 80, "eval_sequences": 32},
+             "max_steps": 2560, "global_batch_size": 16, "micro_batch_size": 16, "lr": 3e-3, "weight_decay": 0.1,
+             "warmup_ratio": 0.02, "min_lr_ratio": 0.1, "log_every": 10, "eval_every": 160, "eval_sequences": 32},
     distill={"max_steps": 96, "global_batch_size": 16, "micro_batch_size": 16, "log_every": 5},
     align={"loss": "dpo", "max_steps": 32, "global_batch_size": 16, "micro_batch_size": 8, "lr": 1e-4,
            "max_length": 192,    # prompt (3 verses) + completion (1 verse) tokens fit in this

@@ -5,7 +5,8 @@ settings (``RUN``), the recipe's overrides (``recipe.py``) and the paths of this
 ``python -m pipelines distill`` with ``objective: ce`` (next-token CE from a random Mamba2, neuron
 "none", Eq 16–21); a student is the same pipeline with the teacher, the student's neuron and the
 demo's data; the alignment is ``python -m pipelines rl`` on the demo's preference set, keeping the
-student's trained SGC weights (``sgc_init``). Every run saves its resolved ``config.yaml``, so it can
+student's trained SGC weights (``sgc_init``); the dense teacher is aligned the same way (Table 2's
+"Mamba2 + DPO" baseline). Every run saves its resolved ``config.yaml``, so it can
 be repeated by hand with ``python -m pipelines distill --config <run>/config.yaml``.
 """
 from __future__ import annotations
@@ -75,22 +76,29 @@ def distill_student(recipe: DemoRecipe, student: Student, teacher_dir: Path, dat
     return run_fresh(run, distill_config(recipe, student, teacher_dir, data, run_dir, data_cache_dir))
 
 
-def align_config(recipe: DemoRecipe, student: Student, distill_run: Path, data: DemoData, run_dir: Path,
-                 data_cache_dir: str | None):
+def align_config(recipe: DemoRecipe, policy: Path, data: DemoData, run_dir: Path, data_cache_dir: str | None,
+                 sgc_run: Path | None = None):
+    """DPO or KTO (the align stage's ``loss``) of the model at ``policy``; ``sgc_run``: the distillation run
+    whose trained SGC branch the policy keeps (its last checkpoint; None: no SGC, e.g. the dense teacher)."""
     sgc_init = None
-    if student.sgc:
-        checkpoints = sorted((distill_run / "checkpoints").glob("step-*"))
+    if sgc_run is not None:
+        checkpoints = sorted((sgc_run / "checkpoints").glob("step-*"))
         if not checkpoints:
-            raise FileNotFoundError(f"{distill_run}/checkpoints holds no checkpoint to take the SGC weights from")
+            raise FileNotFoundError(f"{sgc_run}/checkpoints holds no checkpoint to take the SGC weights from")
         sgc_init = str(checkpoints[-1])
-    return stage_config(recipe, "align", run_dir, data_cache_dir, policy=str(distill_run / "final"),
-                        sgc=student.sgc, sgc_init=sgc_init, data=str(data.preference(recipe.setting("align", "loss"))))
+    return stage_config(recipe, "align", run_dir, data_cache_dir, policy=str(policy), sgc=sgc_run is not None,
+                        sgc_init=sgc_init, data=str(data.preference(recipe.setting("align", "loss"))))
 
 
-def align_student(recipe: DemoRecipe, student: Student, distill_run: Path, data: DemoData, run_dir: Path,
-                  data_cache_dir: str | None = None) -> Path:
-    """DPO or KTO (the align stage's ``loss``) on ``student`` distilled in ``distill_run`` (its trained SGC
-    branch kept when it has one); returns ``run_dir/final``."""
+def student_policy(student: Student, distill_run: Path) -> tuple[Path, Path | None]:
+    """What aligning ``student`` distilled in ``distill_run`` starts from: its ``final/`` and, when it has
+    SGC, the run holding its trained SGC branch."""
+    return distill_run / "final", distill_run if student.sgc else None
+
+
+def align(recipe: DemoRecipe, policy: Path, data: DemoData, run_dir: Path, data_cache_dir: str | None = None,
+          sgc_run: Path | None = None) -> Path:
+    """``align_config``'s run into a fresh ``run_dir``; returns ``run_dir/final``."""
     from pipelines.rl.train import run
 
-    return run_fresh(run, align_config(recipe, student, distill_run, data, run_dir, data_cache_dir))
+    return run_fresh(run, align_config(recipe, policy, data, run_dir, data_cache_dir, sgc_run))

@@ -18,7 +18,7 @@ class FakeTime:
         return self.now
 
 
-def test_eta_uses_measured_speed(monkeypatch):
+def test_eta_uses_the_speed_of_the_work_done(monkeypatch):
     fake = FakeTime()
     monkeypatch.setattr(progress, "time", fake)
     out = io.StringIO()
@@ -31,11 +31,36 @@ def test_eta_uses_measured_speed(monkeypatch):
     with clock.stage("b", "second"):
         assert clock.eta("b", 0.0) == pytest.approx(30.0)      # 300 units at the measured 10 units/s
         fake.now += 5.0
-        assert clock.eta("b", 0.25) == pytest.approx(15.0)     # its own pace: 5 s for a quarter
-        assert clock.status("b", 0.25) == "elapsed 15s · ETA 15s"
+        # a quarter (75 units) done in 5 s: 175 units in 15 s; 225 left at 11.67 units/s
+        assert clock.eta("b", 0.25) == pytest.approx(225 * 15 / 175)
+        assert clock.status("b", 0.25) == f"elapsed 15s · ETA {format_seconds(225 * 15 / 175)}"
     assert clock.seconds == {"a": 10.0, "b": 5.0} and clock.eta() == 0.0
     lines = out.getvalue().strip().splitlines()
     assert lines[0].startswith("[1/3] first") and lines[-1] == "[2/2] second · elapsed 10s · ETA 30s"
+
+
+def test_eta_never_grows_while_waiting_for_work(monkeypatch):
+    """The loaded run's bug: with the finished share stuck between two job completions, the ETA grew with
+    the elapsed time (spent / fraction − spent). Now it counts down, and only new work done moves it."""
+    fake = FakeTime()
+    monkeypatch.setattr(progress, "time", fake)
+    clock = StageClock({"models": 1000.0, "figures": 100.0}, stream=io.StringIO())
+    with clock.stage("models", "jobs"):
+        fake.now += 50.0
+        first = clock.eta("models", 0.2)                      # 200 units in 50 s: 4 units/s
+        assert first == pytest.approx((800 + 100) / 4)
+        etas = []
+        for _ in range(40):                                   # 400 s with no job finishing
+            fake.now += 10.0
+            etas.append(clock.eta("models", 0.2))
+        assert all(later <= earlier for earlier, later in zip([first, *etas], etas))
+        assert etas[0] == pytest.approx(first - 10.0)
+        assert etas[-1] == pytest.approx(100 / 4)             # the running stage's share used up; figures left
+        assert clock.eta("models", 0.1) == etas[-1]           # a smaller fraction is no news
+        after = clock.eta("models", 0.6)                      # 600 units in 450 s: 1.33 units/s
+        assert after == pytest.approx((400 + 100) * 450 / 600)
+        with pytest.raises(KeyError, match="figures"):
+            clock.progress("figures", 0.5)
 
 
 def test_unknown_stage_and_bad_plan_raise():

@@ -10,7 +10,7 @@ import pytest
 from pipelines.demo.recipe import PRESETS, STUDENTS
 from pipelines.demo.report import SUMMARY_KEYS, load_summary, table_markdown
 
-NAMES = {"teacher", "lif", "ilif", "tilif", "tilif_sgc", "tilif_sgc_dpo"}
+NAMES = {"teacher", "teacher_dpo", "lif", "ilif", "tilif", "tilif_sgc", "tilif_sgc_dpo", "tilif_seed1", "tilif_sgc_seed1"}
 
 
 @pytest.mark.timeout(900)
@@ -28,12 +28,13 @@ def test_quick_demo_end_to_end(tmp_path):
     assert set(models) == NAMES
     for name, row in models.items():
         assert set(row) == set(SUMMARY_KEYS)
-        numbers = [row["ppl"], row["acc"], row["energy_ratio"]] + ([] if name == "teacher" else [row["fr_in"], row["fr_out"]])
+        numbers = [row["ppl"], row["acc"], row["energy_ratio"]] + ([] if name in ("teacher", "teacher_dpo") else [row["fr_in"], row["fr_out"]])
         assert all(isinstance(v, float) and math.isfinite(v) for v in numbers), (name, row)
         assert row["ppl"] > 1 and 0 <= row["acc"] <= 1
-    assert models["teacher"]["fr_in"] is None and models["teacher"]["fr_out"] is None
-    assert models["teacher"]["energy_ratio"] == 1.0
-    assert all(0 < models[n][k] <= 1 and models[n]["energy_ratio"] > 1 for n in NAMES - {"teacher"}
+    dense = {"teacher", "teacher_dpo"}
+    assert all(models[n]["fr_in"] is None and models[n]["fr_out"] is None for n in dense)
+    assert all(models[n]["energy_ratio"] == 1.0 for n in dense)
+    assert all(0 < models[n][k] <= 1 and models[n]["energy_ratio"] > 1 for n in NAMES - dense
                for k in ("fr_in", "fr_out"))
 
     # the table is generated from summary.json: printed, and in report.md
@@ -46,11 +47,12 @@ def test_quick_demo_end_to_end(tmp_path):
 
     # every student distilled with the same budget, on the training split only
     import yaml
-    configs = [yaml.safe_load((out / "students" / s.name / "config.yaml").read_text()) for s in STUDENTS]
+    configs = [yaml.safe_load((out / "students" / s.name / "config.yaml").read_text())
+               for s in (*STUDENTS, *PRESETS["quick"].repeated)]
     quick = PRESETS["quick"]
     assert {(c["max_steps"], c["global_batch_size"], c["seq_len"], c["lr"]) for c in configs} == \
         {(quick.setting("distill", "max_steps"), quick.setting("distill", "global_batch_size"), quick.seq_len,
           quick.setting("distill", "lr"))}
     assert all(c["datasets"] == [summary["meta"]["data"]["root"] + "/train.jsonl"] for c in configs)
-    assert summary["meta"]["teacher_cached"] is False and summary["meta"]["seconds"]["total"] <= wall
+    assert summary["meta"]["teacher_source"] == "pretrained" and summary["meta"]["seconds"]["total"] <= wall
     print(f"quick demo: {wall:.0f} s wall, stages {summary['meta']['seconds']}")

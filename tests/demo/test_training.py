@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.demo.recipe import DEFAULT, PRESETS, STUDENTS
-from pipelines.demo.training import RUN, align_config, distill_config, teacher_config
+from pipelines.demo.training import RUN, align_config, distill_config, student_policy, teacher_config
 
 
 @pytest.mark.parametrize("student", STUDENTS, ids=lambda s: s.name)
@@ -42,14 +42,14 @@ def test_teacher_config_pretrains_a_dense_mamba2_with_ce(demo_data, tmp_path):
     assert (cfg.objective, cfg.neuron, cfg.freeze_embedding, cfg.teacher) == ("ce", "none", False, None)
     assert cfg.tiny_teacher["vocab_size"] == demo_data.manifest["vocab"] and cfg.tokenizer == str(demo_data.tokenizer)
     assert cfg.datasets == [str(demo_data.train)] and cfg.eval_datasets == [str(demo_data.heldout)]
-    assert (cfg.max_steps, cfg.lr, cfg.weight_decay, cfg.save_every) == (640, 3e-3, 0.1, 640)
+    steps = PRESETS["default"].setting("teacher", "max_steps")
+    assert (cfg.max_steps, cfg.lr, cfg.weight_decay, cfg.save_every) == (steps, 3e-3, 0.1, steps) and steps >= 4 * 640
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_stage_of_every_preset_is_a_valid_config(preset, demo_data, tmp_path):
     recipe = PRESETS[preset]
-    configs = [teacher_config(recipe, demo_data, tmp_path, None), align_config(recipe, STUDENTS[2], tmp_path, demo_data,
-                                                                               tmp_path, None)]
+    configs = [teacher_config(recipe, demo_data, tmp_path, None), align_config(recipe, tmp_path, demo_data, tmp_path, None)]
     configs += [distill_config(recipe, s, tmp_path, demo_data, tmp_path, None) for s in STUDENTS]
     for cfg in configs:
         assert all(getattr(cfg, key) == value for key, value in RUN.items())
@@ -68,11 +68,28 @@ def test_align_config_takes_the_trained_sgc_weights(demo_data, tmp_path):
     run = tmp_path / "tilif_sgc"
     sgc, plain = STUDENTS[3], STUDENTS[2]
     with pytest.raises(FileNotFoundError, match="checkpoints"):
-        align_config(recipe, sgc, run, demo_data, tmp_path / "align", None)
+        align_config(recipe, run / "final", demo_data, tmp_path / "align", None, run)
     for step in ("step-00000004", "step-00000012"):
         (run / "checkpoints" / step).mkdir(parents=True)
-    cfg = align_config(recipe, sgc, run, demo_data, tmp_path / "align", None)
+    policy, sgc_run = student_policy(sgc, run)
+    cfg = align_config(recipe, policy, demo_data, tmp_path / "align", None, sgc_run)
     assert cfg.sgc and Path(cfg.sgc_init).name == "step-00000012" and cfg.policy == str(run / "final")
     assert cfg.data == str(demo_data.preference("dpo")) and cfg.loss == "dpo"
-    cfg = align_config(recipe, plain, run, demo_data, tmp_path / "align", None)
+    policy, sgc_run = student_policy(plain, run)
+    cfg = align_config(recipe, policy, demo_data, tmp_path / "align", None, sgc_run)
     assert not cfg.sgc and cfg.sgc_init is None
+
+
+def test_the_dense_teacher_is_aligned_without_sgc(demo_data, tmp_path):
+    cfg = align_config(PRESETS["default"], tmp_path / "teacher", demo_data, tmp_path / "align", None)
+    assert cfg.policy == str(tmp_path / "teacher") and not cfg.sgc and cfg.sgc_init is None
+    assert PRESETS["default"].aligned == {"tilif_sgc_dpo": "tilif_sgc", "teacher_dpo": "teacher"}
+
+
+def test_second_seed_students_differ_only_in_seed(demo_data, tmp_path):
+    recipe = PRESETS["default"]
+    for again in recipe.repeated:
+        first = next(s for s in STUDENTS if again.name == f"{s.name}_seed{recipe.repeat_seed}")
+        a, b = (distill_config(recipe, s, tmp_path, demo_data, tmp_path, None) for s in (first, again))
+        assert (a.seed, b.seed) == (0, recipe.repeat_seed)
+        assert {k: v for k, v in vars(a).items() if k != "seed"} == {k: v for k, v in vars(b).items() if k != "seed"}
