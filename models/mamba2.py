@@ -227,10 +227,27 @@ class Mamba2Mixer(nn.Module):
         return out, _add(loss_in, loss_out)
 
     def forward_step(self, u, conv_state, ssm_state):
-        """One decoded token: u [B, 1, d_model] -> [B, 1, d_model]; the cache is updated in place."""
+        """One decoded token: u [B, 1, d_model] -> [B, 1, d_model]; the cache is updated in place.
+
+        Between the projections, decoding on a CPU (float32, no autograd) takes the compiled step
+        (`kernels.cpu_step`: Eq 17–20 in one pass; hooks on ``norm`` do not run there), else the
+        torch step `_step` (with the CUDA kernels on a GPU)."""
         zxbcdt = self.in_proj(u[:, 0])                                                    # Eq 16
+        step = kernels.cpu_step(zxbcdt, conv_state, ssm_state)
+        if step is None:
+            y = self._step(zxbcdt, conv_state, ssm_state, u.dtype)
+        else:
+            norm = self.norm
+            y = step(zxbcdt, conv_state, ssm_state, self.conv1d.weight, self.conv1d.bias, self.dt_bias,
+                     self.A_log, self.D, None if norm is None else norm.weight, self.ngroups,
+                     self.d_inner if norm is None else norm.group_size, norm is not None and norm.norm_before_gate,
+                     0.0 if norm is None else norm.eps, *self.dt_limit)
+        return self.out_proj(y)[:, None]                                                  # Eq 21
+
+    def _step(self, zxbcdt, conv_state, ssm_state, dtype):
+        """Eq 17–20 for one token in torch ops (or the CUDA kernels): zxbcdt [B, d_in_proj] -> [B, d_inner]."""
         z, xBC, dt = zxbcdt.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)    # Eq 17
-        k = kernels.cuda_kernels(u)
+        k = kernels.cuda_kernels(zxbcdt)
         if k is not None and k.conv_update is not None:
             xBC = k.conv_update(xBC[..., None], conv_state, self.conv1d.weight[:, 0], self.conv1d.bias,
                                 activation="silu")[..., 0]
@@ -246,8 +263,7 @@ class Mamba2Mixer(nn.Module):
                                z=None, dt_bias=None, dt_softplus=False)
         else:
             y = ssd_step(ssm_state, x, dt, A, B, C).addcmul_(x, self._D_heads())         # Eq 18–19
-        y = self._gate(y.flatten(-2).to(u.dtype), z)                                      # Eq 20
-        return self.out_proj(y)[:, None]                                                  # Eq 21
+        return self._gate(y.flatten(-2).to(dtype), z)                                     # Eq 20
 
     # ---- pieces --------------------------------------------------------------------------------
     def _conv(self, xBC, conv_state):

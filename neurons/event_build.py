@@ -38,21 +38,24 @@ class EventKernelWarning(UserWarning):
     """The C++ event kernels could not be built or loaded: neurons.event uses its pure-torch forms."""
 
 
-def extension_name(capability: str) -> str:
-    return f"spikingmamba_event_{capability.lower()}"
-
-
-def build(capability: str) -> ModuleType:
-    """Compile (or load from the cache) the extension for one CPU capability; raises on failure."""
+def load_cpu_extension(name: str, source: Path, capability: str, include_paths: tuple[Path, ...] = ()) -> ModuleType:
+    """Compile (or load from the cache) one C++ source as the extension ``<name>_<capability>``, with
+    this project's flags for that CPU capability; raises on failure. Also used by models.kernels."""
     from torch.utils.cpp_extension import load
 
     return load(
-        name=extension_name(capability),
-        sources=[str(SOURCE_DIR / "event_linear.cpp")],
+        name=f"{name}_{capability.lower()}",
+        sources=[str(source)],
         extra_cflags=CFLAGS + ARCH_FLAGS.get(capability, []),
-        extra_include_paths=[str(SOURCE_DIR), str(KERNEL_DIR)],
+        extra_include_paths=[str(p) for p in include_paths],
         verbose=False,
     )
+
+
+def build(capability: str) -> ModuleType:
+    """Compile (or load from the cache) the event kernels for one CPU capability; raises on failure."""
+    return load_cpu_extension("spikingmamba_event", SOURCE_DIR / "event_linear.cpp", capability,
+                              (SOURCE_DIR, KERNEL_DIR))
 
 
 @functools.cache
