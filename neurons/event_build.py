@@ -1,5 +1,6 @@
 """Builds neurons/csrc/event_linear.cpp on first use (``torch.utils.cpp_extension.load``), once per
 machine, or says once why it cannot and lets neurons.event fall back to its pure-torch forms.
+`load_cpu_extension` (the flags, the cache, the per-capability name) also builds models/csrc/.
 
 The build goes to torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
 ``~/.cache/torch_extensions/py311_cpu/<name>``); torch's file lock in that folder makes concurrent
