@@ -205,3 +205,12 @@ def test_cupy_backend_node_matches_torch_backend(monkeypatch, host_launch, kind,
             (y0, v0, g0), (y1, v1, g1) = results
             assert torch.equal(y0, y1) and torch.equal(v0, v1)
             assert (g0 is None and g1 is None) or torch.equal(g0, g1)
+
+
+def test_lif_node_takes_the_keyword_every_node_takes():
+    """``LIFNode(D=1)`` (issue 16: it raised "got multiple values for argument 'D'") builds a binary node;
+    another D is refused with a message that names the nodes that take it."""
+    lif = neurons.LIFNode(D=1, v_threshold=0.5)
+    assert lif.D == 1 and set(lif(torch.tensor([-1.0, 0.2, 0.5, 3.0])).tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match=r"D must be 1, got D=4; use ILIFNode or TILIFNode"):
+        neurons.LIFNode(D=4)
