@@ -136,13 +136,14 @@ def resolve_teacher(recipe: DemoRecipe, data, cache: Path, clock, pretrain: bool
         print(f"\nteacher: the shipped one, {shipped} ({steps} steps; --pretrain retrains it)", flush=True)
         return shipped, "shipped"
     if not pretrain:
-        print(f"\nteacher: {SHIPPED_TEACHER} was made by another teacher stage than this recipe's; "
+        print(f"\nteacher: {SHIPPED_TEACHER} was made by another teacher stage or data than this recipe's; "
               "pretraining this recipe's teacher", flush=True)
     run = cache / f"teacher-{recipe.teacher_key(data.root.name, threads)}"
     if (run / "final" / "model.safetensors").is_file() and not fresh:
         clock.skip("teacher")
         print(f"teacher: reusing {run / 'final'} (--fresh retrains it)", flush=True)
         return run, "cached"
+    clock.plan("teacher", planned_work(recipe, [], 1)["teacher"], after="data")
     with clock.stage("teacher", f"teacher: pretrain a {shape['n_layer']}-layer d_model={shape['d_model']} "
                                 f"Mamba2 for {steps} steps"):
         pretrain_teacher(teacher_config(recipe, data, run, datasets_cache), threads)
@@ -188,12 +189,16 @@ def run_demo(recipe: DemoRecipe, preset: str, out: Path, cache: Path, fresh: boo
     from pipelines.demo.prepare import prepare_data
     from pipelines.demo.progress import StageClock, format_seconds
     from pipelines.demo.report import SUMMARY_KEYS, report_markdown, table_markdown
+    from pipelines.demo.shipped import ships_teacher_stage
 
     out.mkdir(parents=True, exist_ok=True)
     datasets_cache = str(cache / "datasets")
     planned = plan_jobs(recipe)
     total_work = sum(j.work for j in planned)
-    clock = StageClock(planned_work(recipe, planned, jobs))
+    work = planned_work(recipe, planned, jobs)
+    if not pretrain and ships_teacher_stage(recipe):  # confirmed (or planned again) once the data is known
+        del work["teacher"]
+    clock = StageClock(work)
     with clock.stage("data", "data: KJV split, tokenizer, verse-ending task, preference set"):
         data = prepare_data(cache, recipe.data, fresh=fresh)
     teacher_run, teacher_source = resolve_teacher(recipe, data, cache, clock, pretrain, fresh, threads, datasets_cache)

@@ -41,8 +41,16 @@ class StageClock:
         self.stream = stream or sys.stdout
 
     def skip(self, name: str) -> None:
-        """Drop a stage from the plan (e.g. the shipped teacher)."""
-        self.work.pop(name)
+        """Drop a stage from the plan (e.g. the shipped teacher); a stage not in it stays out."""
+        self.work.pop(name, None)
+
+    def plan(self, name: str, work: float, after: str) -> None:
+        """Put a stage into the plan right after stage ``after`` (e.g. a teacher to pretrain after all);
+        a stage already planned keeps its place and work."""
+        if name not in self.work:
+            stages = list(self.work.items())
+            at = [n for n, _ in stages].index(after) + 1
+            self.work = dict(stages[:at] + [(name, float(work))] + stages[at:])
 
     def progress(self, stage: str, fraction: float) -> None:
         """``fraction`` of running ``stage``'s work is done (now); a fraction not above the last one is no news."""

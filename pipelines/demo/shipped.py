@@ -61,6 +61,14 @@ def verify(folder: str | Path = SHIPPED_TEACHER) -> dict:
     return provenance
 
 
+def ships_teacher_stage(recipe: DemoRecipe, folder: str | Path = SHIPPED_TEACHER) -> bool:
+    """Whether ``folder`` holds what ``recipe``'s teacher stage makes on the data it was shipped with: known
+    before the data stage (for the plan of the progress line); `shipped_for` decides once the data is there."""
+    provenance = load_provenance(folder)
+    return provenance is not None and provenance["teacher_key"] == recipe.teacher_key(provenance["data"]["dir"],
+                                                                                       provenance["threads"])
+
+
 def shipped_for(recipe: DemoRecipe, data: DemoData, folder: str | Path = SHIPPED_TEACHER) -> Path | None:
     """``folder`` if it holds the teacher that ``recipe``'s teacher stage makes on ``data`` (verified),
     else None."""

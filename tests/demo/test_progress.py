@@ -63,6 +63,27 @@ def test_eta_never_grows_while_waiting_for_work(monkeypatch):
             clock.progress("figures", 0.5)
 
 
+def test_a_stage_planned_late_takes_its_place(monkeypatch):
+    """The demo plans no teacher stage when the shipped teacher will do, and plans it again after the data
+    stage if the data turn out to differ: the headers count it and the ETA includes its work."""
+    fake = FakeTime()
+    monkeypatch.setattr(progress, "time", fake)
+    out = io.StringIO()
+    clock = StageClock({"data": 0.0, "models": 1e5}, stream=out)
+    with clock.stage("data", "data"):
+        fake.now += 1.0
+    clock.plan("teacher", 3e5, after="data")
+    clock.plan("teacher", 5.0, after="models")               # already planned: no change
+    clock.skip("absent")                                     # a stage not planned stays out
+    assert list(clock.work.items()) == [("data", 0.0), ("teacher", 3e5), ("models", 1e5)]
+    assert clock.eta() == pytest.approx(4e5 / progress.PRIOR_SPEED)
+    with clock.stage("teacher", "teacher"):
+        pass
+    assert [line for line in out.getvalue().splitlines() if line] == [
+        f"[1/2] data · elapsed 0s · ETA {format_seconds(1e5 / progress.PRIOR_SPEED)}",
+        f"[2/3] teacher · elapsed 1s · ETA {format_seconds(4e5 / progress.PRIOR_SPEED)}"]
+
+
 def test_unknown_stage_and_bad_plan_raise():
     with pytest.raises(ValueError):
         StageClock({})

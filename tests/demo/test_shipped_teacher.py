@@ -39,6 +39,9 @@ def test_the_default_recipe_loads_it_and_the_quick_one_does_not(corpus):
     assert shipped.shipped_for(PRESETS["quick"], quick) is None
     edited = DEFAULT.override(teacher={"max_steps": DEFAULT.teacher["max_steps"] + 1})
     assert shipped.shipped_for(edited, default) is None
+    # known before the data stage, so that the first progress line plans no teacher stage
+    assert shipped.ships_teacher_stage(DEFAULT)
+    assert not shipped.ships_teacher_stage(PRESETS["quick"]) and not shipped.ships_teacher_stage(edited)
 
 
 def test_it_beats_a_fresh_model_on_heldout_text(demo_data):
