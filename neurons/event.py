@@ -34,7 +34,7 @@ from . import event_torch
 from . import functional as nf
 from .event_build import kernels
 
-KIND_CODES = {"lif": 0, "ilif": 1, "tilif": 2}  # the C++ kernel's neuron argument
+KIND_CODES = {"lif": 0, "ilif": 1, "tilif": 2}  # the C++ kernel's neuron argument; other kinds: the torch forms
 SPIKE_VALUES_MESSAGE = "spikes must hold signed micro-step spikes in {-1, 0, 1}"
 
 
@@ -138,7 +138,7 @@ def event_spike_project(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     _, D = nf._resolve(kind, D)
     nf.check_exact_integers(x.dtype, D)
     rows = _rows(x, 2)
-    k = _cpp(weight) if x.dtype in (torch.float32, torch.bfloat16, torch.float16) else None
+    k = _cpp(weight) if x.dtype in (torch.float32, torch.bfloat16, torch.float16) and kind in KIND_CODES else None
     if k is not None:
         y, q, nans = k.spike_project(rows, weight, _bias(bias), KIND_CODES[kind], D, v_threshold, v_threshold,
                                      spike_driven, counter)

@@ -8,7 +8,8 @@
 (h = u / V_th, the normalised membrane potential; TI-LIF is published as SI-LIF.) Everything that
 depends on the kind — validation, the functional forms, the node classes, configs, command lines, the
 energy model — reads this table, so a new kind is one row here plus its node file (and, for the CuPy
-backend, its kernel file ``kernels/<name>.cuh``).
+backend, its kernel file ``kernels/<name>.cuh``; the CPU event path runs it with its torch forms until
+the C++ kernels get a code for it in ``event.KIND_CODES``).
 
 Torch-free: the energy model and the command lines import it without loading torch.
 """

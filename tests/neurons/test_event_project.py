@@ -126,3 +126,15 @@ def test_D_limits_and_kinds_are_the_nodes():
                                       1.0)
         with pytest.raises(ValueError, match="kind must be one of"):
             event.event_spike_project(torch.zeros(1, 3), torch.zeros(2, 3), None, "relu", 4, 1.0)
+
+
+def test_a_kind_the_cpp_kernels_do_not_know_takes_the_torch_forms(monkeypatch):
+    """A new neuron kind is a row of neurons/kinds.py and its node (issue 12): until the C++ kernels learn it
+    (KIND_CODES), the event path computes it with the torch forms — same counts, same projection."""
+    g = torch.Generator().manual_seed(6)
+    x, w = torch.randn(2, 300, generator=g) * 2, torch.randn(40, 300, generator=g)
+    monkeypatch.setattr(event, "KIND_CODES", {k: v for k, v in event.KIND_CODES.items() if k != "ilif"})
+    with torch.inference_mode():
+        y, q = event.event_spike_project(x, w, None, "ilif", 4, 0.78)
+    assert_same_bits(q, node_counts(x, "ilif", 4, 0.78))
+    assert_matches_dense(y, q, w, None, scale=0.78)
