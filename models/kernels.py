@@ -28,6 +28,7 @@ from types import SimpleNamespace
 
 import torch
 
+from neurons.event import ops_observed
 from neurons.event_build import load_cpu_extension
 
 # attribute -> (module, function) in the published packages
@@ -95,10 +96,12 @@ def _step_module():
 def cpu_step(zxbcdt: torch.Tensor, conv_state: torch.Tensor, ssm_state: torch.Tensor):
     """The compiled one-token mixer step (`mixer_step` of models/csrc/mamba2_step.cpp: conv, Δ, SSM state
     update and read-out, gate and norm in one pass) where it applies to these tensors: float32 on a CPU,
-    contiguous, outside autograd (decoding under no_grad / inference_mode) — else None, and the block
-    takes its torch step (or the CUDA kernels). It equals the torch step up to float summation order."""
+    contiguous, outside autograd (decoding under no_grad / inference_mode), no op counter watching
+    (`neurons.event.ops_observed`) — else None, and the block takes its torch step (or the CUDA kernels).
+    It equals the torch step up to float summation order."""
     if (torch.is_grad_enabled() or zxbcdt.dtype != torch.float32 or conv_state.dtype != torch.float32
-            or on_cuda(zxbcdt) or not (zxbcdt.is_cpu and conv_state.is_contiguous() and ssm_state.is_contiguous())):
+            or on_cuda(zxbcdt) or not (zxbcdt.is_cpu and conv_state.is_contiguous() and ssm_state.is_contiguous())
+            or ops_observed()):
         return None
     module = _step_module()
     return None if module is None else module.mixer_step

@@ -31,7 +31,7 @@ from models.configuration import PROJECTION_PATHS, SpikingMambaConfig
 from models.sgc import SGCBranch, has_mimic
 from models.shape import SIDES
 from neurons import SpikeDrivenLinear, make_neuron
-from neurons.event import event_is_faster, event_spike_project
+from neurons.event import event_is_faster, event_spike_project, ops_observed
 from neurons.kinds import NONE, get_kind
 
 
@@ -137,9 +137,9 @@ class SpikingProjection(SpikeDrivenLinear):
 
     def _may_take_event_path(self, x: torch.Tensor) -> bool:
         """Inference (eval mode, no autograd) on CPU at T = 1, nothing observing the neuron (SpikingJelly
-        monitors, analysis hooks)."""
+        monitors, analysis hooks) or the ops (op counters: `neurons.event.ops_observed`)."""
         return (self.path != "dense" and self.T == 1 and not self.training and not torch.is_grad_enabled() and x.is_cpu
-                and not (self.neuron._forward_hooks or self.neuron._forward_pre_hooks))
+                and not (self.neuron._forward_hooks or self.neuron._forward_pre_hooks) and not ops_observed())
 
     def _takes_event_path(self, x: torch.Tensor, rows: int) -> bool:
         if not self._may_take_event_path(x):

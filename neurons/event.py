@@ -29,6 +29,7 @@ EventKernelWarning), take the pure-torch forms of neurons.event_torch.
 from __future__ import annotations
 
 import torch
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from . import event_torch
 from . import functional as nf
@@ -36,6 +37,12 @@ from .event_build import kernels
 
 KIND_CODES = {"lif": 0, "ilif": 1, "tilif": 2}  # the C++ kernel's neuron argument; other kinds: the torch forms
 SPIKE_VALUES_MESSAGE = "spikes must hold signed micro-step spikes in {-1, 0, 1}"
+
+
+def ops_observed() -> bool:
+    """Whether a TorchDispatchMode is active — an op counter (SpikingJelly's ``op_counter``, torch's
+    ``FlopCounterMode``) or fake tensors: compiled kernels would bypass it, so callers run torch ops then."""
+    return is_in_torch_dispatch_mode()
 
 
 def event_backend() -> str:

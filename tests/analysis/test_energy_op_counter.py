@@ -110,6 +110,28 @@ def test_one_decoded_token_agrees_on_projections_and_C_h(checkpoints, ids):
     assert ac["Global"]["sum"] > 0
 
 
+def test_a_counted_decode_step_runs_the_torch_ops(checkpoints, ids):
+    """The compiled kernels (the event projections, the CPU mixer step) do not pass through torch's dispatcher;
+    under a counter a student's decoded token runs the torch ops instead, so op_counter sees its projections and
+    the SSM read-out — and the logits are those of the compiled path up to float rounding."""
+    student = _load(checkpoints, "tilif", False)
+    cfg, rows = student.config, {r.name: r.count for r in en.table10_rows(student.config.shape)}
+    with torch.no_grad():
+        prefill = student(ids[:, :-1], use_cache=True)
+        compiled = student(ids[:, -1:], cache_params=prefill.cache_params, use_cache=True).logits
+        prefill = student(ids[:, :-1], use_cache=True)
+    mac, ac = _count(student, ids[:, -1:], cache_params=prefill.cache_params, use_cache=True)
+    for i in range(cfg.n_layer):
+        for proj in ("in_proj", "out_proj"):
+            scope = f"{_mixer(i)}.{proj}"
+            assert "mm" in mac.get(scope, {}) or "mm" in ac.get(scope, {}), scope  # counted as MACs or ACs
+    assert mac["Global"]["bmm"] == cfg.n_layer * rows["C*h_t"]
+    with torch.no_grad(), op_counter.DispatchCounterMode([op_counter.MACCounter()]):
+        counted = student(ids[:, -1:], cache_params=student(ids[:, :-1], use_cache=True).cache_params,
+                          use_cache=True).logits
+    torch.testing.assert_close(counted, compiled, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name, spike_driven", [("lif", False), ("lif", True), ("ilif", True)])
 def test_binary_spikes_agree_with_our_accumulates(counts, name, spike_driven):
     mac, ac, result, model = counts[name, spike_driven]

@@ -12,6 +12,7 @@ import warnings
 import pytest
 import torch
 from torch.utils.cpp_extension import is_ninja_available
+from torch.utils.flop_counter import FlopCounterMode
 
 from models import SpikingMambaForCausalLM, kernels
 from models.configuration import SpikingMambaConfig
@@ -110,6 +111,8 @@ def test_the_step_applies_to_float32_cpu_decoding_only():
         assert kernels.cpu_step(z.bfloat16(), conv.bfloat16(), ssm) is None         # another dtype
         assert kernels.cpu_step(z, conv.transpose(1, 2).contiguous().transpose(1, 2), ssm) is None  # strided cache
     assert kernels.cpu_step(z, conv, ssm) is None                                    # autograd: training
+    with torch.no_grad(), FlopCounterMode(display=False):
+        assert kernels.cpu_step(z, conv, ssm) is None                                # an op counter watching
 
 
 def test_a_failed_build_warns_once_and_decodes_with_the_torch_step(monkeypatch):
