@@ -14,8 +14,8 @@
 //
 // The state update is the torch step's operations in its order (bit for bit under -ffp-contract=off);
 // the read-out, the conv's four products and the norm's mean sum in another order, so the result
-// equals the torch step up to float summation order. Inputs are contiguous float32 (checked by the
-// caller, models/kernels.py `cpu_step`); built by models/kernels.py through neurons/event_build.py.
+// equals the torch step up to float summation order. Inputs are contiguous float32 (models/kernels.py
+// `cpu_step` chooses this step only then; checked again here); built through neurons/event_build.py.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
