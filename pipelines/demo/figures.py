@@ -15,21 +15,27 @@ from analysis.figures import plt, save_figure
 from pipelines.metrics import read_metrics
 
 
+# the alignment runs' Eq 14–15 term alone (their "loss" adds λ·L_hidden where an SGC branch is kept)
+PREFERENCE_LOSSES = ("loss_dpo", "loss_kto")
+
+
 def plot_loss_curves(runs: dict[str, dict[str, Path]], png_path: Path):
-    """``runs``: {"teacher"|"students"|"alignment": {label: run dir holding metrics.jsonl}}."""
+    """``runs``: {"teacher"|"students"|"alignment": {label: run dir holding metrics.jsonl}}; the alignment
+    panel draws the preference loss (Eq 14–15) of every run, so runs with and without SGC compare."""
     panels = [(group, runs[group]) for group in ("teacher", "students", "alignment") if runs.get(group)]
     numbers = {group: {label: read_metrics(d) for label, d in dirs.items()} for group, dirs in panels}
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (group, curves) in zip(axes[0], numbers.items()):
         for label, records in curves.items():
-            train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+            key = next((k for k in PREFERENCE_LOSSES if group == "alignment" and any(k in r for r in records)), "loss")
+            train = [(r["step"], r[key]) for r in records if key in r]
             ax.plot(*zip(*train), label=f"{label} (train)" if group == "teacher" else label)
             held = [(r["step"], r["heldout_loss"]) for r in records if "heldout_loss" in r]
             if held:
                 ax.plot(*zip(*held), "o--", label=f"{label} (held-out)")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel({"teacher": "next-token CE (nats)", "students": "L = L_KL + L_hidden (Eq 12)",
-                       "alignment": "DPO / KTO loss (Eq 14-15)"}[group])
+                       "alignment": "L_DPO / L_KTO (Eq 14-15)"}[group])
         if group == "students":
             ax.set_yscale("log")
         ax.set_title(group)
