@@ -72,8 +72,7 @@ def ships_teacher_stage(recipe: DemoRecipe, folder: str | Path = SHIPPED_TEACHER
 def shipped_for(recipe: DemoRecipe, data: DemoData, folder: str | Path = SHIPPED_TEACHER) -> Path | None:
     """``folder`` if it holds the teacher that ``recipe``'s teacher stage makes on ``data`` (verified),
     else None."""
-    provenance = load_provenance(folder)
-    if provenance is None or provenance["teacher_key"] != recipe.teacher_key(data.root.name, provenance["threads"]):
+    if not ships_teacher_stage(recipe, folder) or load_provenance(folder)["data"]["dir"] != data.root.name:
         return None
     verify(folder)
     return Path(folder)
