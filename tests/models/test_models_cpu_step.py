@@ -6,8 +6,10 @@ exactly and the SSM state to rounding, cover every variant of the block (groups,
 norm, per-channel D, no conv bias, a Δ limit, batch > 1), and step aside where it does not apply.
 """
 
+import contextlib
 import shutil
 import warnings
+from unittest import mock
 
 import pytest
 import torch
@@ -58,18 +60,16 @@ def steps(m: Mamba2Mixer, batch: int, tokens: int = 4, compiled_step: bool = Tru
     """`tokens` decoded tokens from one random cache: outputs [tokens, B, 1, d_model] and the final cache."""
     conv, ssm = cache(m, batch)
     u = torch.randn(tokens, batch, 1, m.in_proj.in_features, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
+    with torch.no_grad(), contextlib.nullcontext() if compiled_step else torch_step():
         if compiled_step:
             assert kernels.cpu_step(u[0, :, 0].new_empty(batch, m.in_proj.out_features), conv, ssm) is not None
-            outs = [m.forward_step(x, conv, ssm) for x in u]
-        else:
-            original = kernels.cpu_step
-            kernels.cpu_step = lambda *args: None
-            try:
-                outs = [m.forward_step(x, conv, ssm) for x in u]
-            finally:
-                kernels.cpu_step = original
+        outs = [m.forward_step(x, conv, ssm) for x in u]
     return torch.stack(outs), conv, ssm
+
+
+def torch_step():
+    """The block's torch step instead of the compiled one (as where it cannot be built)."""
+    return mock.patch.object(kernels, "cpu_step", lambda *args: None)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -88,15 +88,11 @@ def test_decoding_a_model_is_unchanged(teacher_dir, ids):
     """Greedy tokens and every decoded logit of a teacher and a TI-LIF student, compiled step vs torch step."""
     for neuron in ("none", "tilif"):
         model = SpikingMambaForCausalLM.from_pretrained(teacher_dir, neuron=neuron, sgc_layers=[])
-        compiled_tokens = model.generate(ids[:, :5], max_new_tokens=10, do_sample=False,
-                                         output_logits=True, return_dict_in_generate=True)
-        original = kernels.cpu_step
-        kernels.cpu_step = lambda *args: None
-        try:
-            torch_tokens = model.generate(ids[:, :5], max_new_tokens=10, do_sample=False,
-                                          output_logits=True, return_dict_in_generate=True)
-        finally:
-            kernels.cpu_step = original
+        greedy = lambda: model.generate(ids[:, :5], max_new_tokens=10, do_sample=False,  # noqa: E731
+                                        output_logits=True, return_dict_in_generate=True)
+        compiled_tokens = greedy()
+        with torch_step():
+            torch_tokens = greedy()
         assert torch.equal(compiled_tokens.sequences, torch_tokens.sequences), neuron
         torch.testing.assert_close(torch.stack(compiled_tokens.logits), torch.stack(torch_tokens.logits),
                                    rtol=1e-5, atol=1e-5)
